@@ -1,0 +1,102 @@
+// Unit tests of the configuration schema and loader: defaults, validation messages,
+// unknown keys and HAKO_CONFIG handling.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'smol-toml';
+import { Code, HakoError } from '../errors/index.js';
+import { SCHEMA, defaultConfig, loadConfig, parseConfig, renderSchema } from './index.js';
+
+function rejects(text: string, pattern: RegExp): void {
+  assert.throws(
+    () => parseConfig(text, 'x.toml'),
+    (err: unknown) => err instanceof HakoError && err.code === Code.INVALID_ARGUMENT && pattern.test(err.message),
+  );
+}
+
+test('empty file gives the defaults', () => {
+  const c = parseConfig('');
+  assert.deepEqual(c, defaultConfig());
+  assert.equal(c.hypervisor.accel, 'auto');
+  assert.equal(c.runtime.stateDir, '/run/hako');
+  assert.equal(c.runtime.cacheDir, '/var/cache/hako');
+  assert.deepEqual(c.hypervisor.kernelParams, []);
+});
+
+test('every key has a description and a default that validates', () => {
+  for (const spec of SCHEMA) {
+    assert.ok(spec.description.length > 10, `${spec.section}.${spec.key} needs a description`);
+  }
+  // The rendered schema is valid TOML that parses back to the defaults.
+  const text = renderSchema();
+  assert.deepEqual(parseConfig(text), defaultConfig());
+  assert.ok(parse(text));
+});
+
+test('values are read and mapped to camelCase properties', () => {
+  const c = parseConfig(`
+[hypervisor]
+accel = "tcg"
+vcpus = 2
+memory_mib = 512
+kernel_params = "loglevel=7  debug"
+[agent]
+timeout_ms = 5000
+boot_timeout_ms = 20000
+[runtime]
+state_dir = "/tmp/hako-state"
+[log]
+level = "debug"
+`);
+  assert.equal(c.hypervisor.accel, 'tcg');
+  assert.equal(c.hypervisor.vcpus, 2);
+  assert.equal(c.hypervisor.memoryMiB, 512);
+  assert.deepEqual(c.hypervisor.kernelParams, ['loglevel=7', 'debug']);
+  assert.equal(c.agent.timeoutMs, 5000);
+  assert.equal(c.agent.bootTimeoutMs, 20000);
+  assert.equal(c.runtime.stateDir, '/tmp/hako-state');
+  assert.equal(c.runtime.cacheDir, '/var/cache/hako');
+  assert.equal(c.log.level, 'debug');
+  assert.deepEqual(parseConfig('[hypervisor]\nkernel_params = ["a=1", "b"]').hypervisor.kernelParams, ['a=1', 'b']);
+});
+
+test('unknown keys and sections are rejected by name', () => {
+  rejects('[hypervisor]\nmemory = 5', /unknown key hypervisor\.memory\b.*memory_mib/);
+  rejects('[network]\nx = 1', /unknown section \[network\]/);
+  rejects('top = 1', /unknown section \[top\]/);
+});
+
+test('bad values are rejected with the key and the reason', () => {
+  rejects('[hypervisor]\naccel = "xen"', /hypervisor\.accel must be one of auto, kvm, tcg, not "xen"/);
+  rejects('[hypervisor]\nvcpus = 0', /hypervisor\.vcpus must be between 1 and 64, not 0/);
+  rejects('[hypervisor]\nvcpus = 1.5', /hypervisor\.vcpus must be an integer/);
+  rejects('[hypervisor]\nvcpus = "2"', /hypervisor\.vcpus must be an integer, not "2"/);
+  rejects('[hypervisor]\nmemory_mib = 64', /memory_mib must be between 128/);
+  rejects('[hypervisor]\npath = "qemu"', /hypervisor\.path must be an absolute path/);
+  rejects('[hypervisor]\nkernel_params = ["a b"]', /kernel_params must be a string or an array of words/);
+  rejects('[runtime]\nstate_dir = ""', /state_dir must be a non-empty string/);
+  rejects('[log]\nlevel = "trace"', /log\.level must be one of/);
+  rejects('hypervisor = 3', /hypervisor must be a table/);
+  rejects('[hypervisor\n', /x\.toml: invalid TOML \(line 1/);
+});
+
+test('loadConfig: missing default file means defaults, HAKO_CONFIG must exist', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hako-config-'));
+  try {
+    const missing = join(dir, 'none.toml');
+    await assert.rejects(loadConfig({ env: { HAKO_CONFIG: missing } }), (err: unknown) =>
+      err instanceof HakoError && err.code === Code.NOT_FOUND && err.message.includes('HAKO_CONFIG') && err.message.includes(missing));
+    const file = join(dir, 'c.toml');
+    await writeFile(file, '[hypervisor]\nvcpus = 2\n');
+    const loaded = await loadConfig({ env: { HAKO_CONFIG: file } });
+    assert.equal(loaded.source, file);
+    assert.equal(loaded.config.hypervisor.vcpus, 2);
+    await writeFile(file, '[hypervisor]\nbogus = 2\n');
+    await assert.rejects(loadConfig({ path: file }), /unknown key hypervisor\.bogus/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

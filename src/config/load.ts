@@ -1,0 +1,124 @@
+// Loading hako's TOML configuration: parse with smol-toml, reject unknown keys by name,
+// validate every value against SCHEMA and fill in defaults for keys left out.
+
+import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { parse, TomlError } from 'smol-toml';
+import { Code, HakoError, errorf } from '../errors/index.js';
+import { SCHEMA, defaultConfig, type HakoConfig, type KeySpec } from './schema.js';
+
+/** DEFAULT_CONFIG_PATH is read when HAKO_CONFIG is not set; a missing file means all defaults. */
+export const DEFAULT_CONFIG_PATH = '/etc/hako/config.toml';
+
+/** LoadedConfig is a validated configuration and the file it came from (null: defaults only). */
+export interface LoadedConfig {
+  config: HakoConfig;
+  source: string | null;
+}
+
+/** parseConfig parses TOML text into a validated HakoConfig; source names the file in errors. */
+export function parseConfig(text: string, source = 'config'): HakoConfig {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parse(text) as Record<string, unknown>;
+  } catch (err) {
+    const where = err instanceof TomlError ? ` (line ${err.line}, column ${err.column})` : '';
+    const first = (err as Error).message.split('\n', 1)[0];
+    throw errorf(Code.INVALID_ARGUMENT, `${source}: invalid TOML${where}: ${first}`, err);
+  }
+  const config = defaultConfig();
+  const sections = new Set(SCHEMA.map((s) => s.section as string));
+  for (const [section, body] of Object.entries(doc)) {
+    if (!sections.has(section)) {
+      throw errorf(Code.INVALID_ARGUMENT, `${source}: unknown section [${section}] (known: ${[...sections].join(', ')})`);
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || body instanceof Date) {
+      throw errorf(Code.INVALID_ARGUMENT, `${source}: ${section} must be a table`);
+    }
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      const spec = SCHEMA.find((s) => s.section === section && s.key === key);
+      if (!spec) {
+        const known = SCHEMA.filter((s) => s.section === section).map((s) => s.key);
+        throw errorf(Code.INVALID_ARGUMENT, `${source}: unknown key ${section}.${key} (known in [${section}]: ${known.join(', ')})`);
+      }
+      (config[spec.section] as Record<string, unknown>)[spec.prop] = validateValue(spec, value, source);
+    }
+  }
+  return config;
+}
+
+function validateValue(spec: KeySpec, value: unknown, source: string): unknown {
+  const name = `${source}: ${spec.section}.${spec.key}`;
+  const bad = (want: string): HakoError =>
+    errorf(Code.INVALID_ARGUMENT, `${name} must be ${want}, not ${describe(value)}`);
+  const t = spec.type;
+  switch (t.kind) {
+    case 'string':
+      if (typeof value !== 'string' || value === '') throw bad('a non-empty string');
+      if (t.absolutePath && !isAbsolute(value)) throw bad('an absolute path');
+      return value;
+    case 'enum':
+      if (typeof value !== 'string' || !t.values.includes(value)) throw bad(`one of ${t.values.join(', ')}`);
+      return value;
+    case 'integer': {
+      const n = typeof value === 'bigint' ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isInteger(n)) throw bad('an integer');
+      if (n < t.min || n > t.max) throw bad(`between ${t.min} and ${t.max}`);
+      return n;
+    }
+    case 'words': {
+      // A string is split on whitespace; an array must hold words without whitespace.
+      const words = typeof value === 'string' ? value.split(/\s+/).filter((w) => w !== '') : value;
+      if (!Array.isArray(words) || !words.every((w) => typeof w === 'string' && w !== '' && !/\s/.test(w))) {
+        throw bad('a string or an array of words without whitespace');
+      }
+      return words;
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Date) return 'a date';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  return typeof value;
+}
+
+/**
+ * loadConfig reads the configuration: the file HAKO_CONFIG names (which must exist), else
+ * /etc/hako/config.toml if it exists, else the defaults.
+ */
+export async function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv } = {}): Promise<LoadedConfig> {
+  const env = opts.env ?? process.env;
+  const explicit = opts.path ?? (env.HAKO_CONFIG !== undefined && env.HAKO_CONFIG !== '' ? env.HAKO_CONFIG : undefined);
+  const path = explicit ?? DEFAULT_CONFIG_PATH;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code;
+    if (errno === 'ENOENT' && explicit === undefined) return { config: defaultConfig(), source: null };
+    const via = opts.path === undefined && explicit !== undefined ? ' (named by HAKO_CONFIG)' : '';
+    throw HakoError.wrap(err, `reading configuration ${path}${via}`);
+  }
+  return { config: parseConfig(text, path), source: path };
+}
+
+/** renderSchema prints every key with type, default and description as commented TOML. */
+export function renderSchema(): string {
+  const out: string[] = [];
+  let section = '';
+  for (const spec of SCHEMA) {
+    if (spec.section !== section) {
+      section = spec.section;
+      out.push(`${out.length > 0 ? '\n' : ''}[${section}]`);
+    }
+    const t = spec.type;
+    const type =
+      t.kind === 'enum' ? t.values.join('|') : t.kind === 'integer' ? `integer ${t.min}..${t.max}` : t.kind === 'words' ? 'string or array of words' : 'string';
+    out.push(`# ${spec.description} (${type})`);
+    out.push(`${spec.key} = ${JSON.stringify(spec.default)}`);
+  }
+  return out.join('\n') + '\n';
+}

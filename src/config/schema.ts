@@ -1,0 +1,111 @@
+// The schema of /etc/hako/config.toml: every key with its type, default and a one-line
+// description. Loading, validation and `hako config` output are all driven from this table.
+
+/** HakoConfig is the validated configuration every part of the host side reads. */
+export interface HakoConfig {
+  hypervisor: {
+    /** path is the QEMU system emulator binary. */
+    path: string;
+    accel: 'auto' | 'kvm' | 'tcg';
+    vcpus: number;
+    memoryMiB: number;
+    /** kernelParams are extra kernel command-line words appended after hako's own. */
+    kernelParams: string[];
+  };
+  agent: {
+    timeoutMs: number;
+    bootTimeoutMs: number;
+  };
+  runtime: {
+    stateDir: string;
+    cacheDir: string;
+  };
+  log: {
+    level: 'debug' | 'info' | 'warn' | 'error';
+  };
+}
+
+/** KeyType is the TOML type a key accepts. */
+export type KeyType =
+  | { kind: 'string'; absolutePath?: boolean }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'integer'; min: number; max: number }
+  | { kind: 'words' };
+
+/** KeySpec describes one configuration key. */
+export interface KeySpec {
+  /** section and key give the TOML name `section.key`. */
+  section: keyof HakoConfig;
+  key: string;
+  /** prop is the property of HakoConfig[section] the value lands in. */
+  prop: string;
+  type: KeyType;
+  default: string | number | string[];
+  description: string;
+}
+
+/** SCHEMA lists every key hako reads from its configuration file. */
+export const SCHEMA: readonly KeySpec[] = [
+  {
+    section: 'hypervisor', key: 'path', prop: 'path',
+    type: { kind: 'string', absolutePath: true }, default: '/usr/bin/qemu-system-x86_64',
+    description: 'QEMU system emulator binary that runs the sandbox VMs',
+  },
+  {
+    section: 'hypervisor', key: 'accel', prop: 'accel',
+    type: { kind: 'enum', values: ['auto', 'kvm', 'tcg'] }, default: 'auto',
+    description: 'accelerator: auto probes KVM and falls back to TCG (software emulation)',
+  },
+  {
+    section: 'hypervisor', key: 'vcpus', prop: 'vcpus',
+    type: { kind: 'integer', min: 1, max: 64 }, default: 1,
+    description: 'virtual CPUs of each sandbox VM unless a sandbox asks for more',
+  },
+  {
+    section: 'hypervisor', key: 'memory_mib', prop: 'memoryMiB',
+    // The guest runs a Node agent: below about 128 MiB it gets OOM-killed.
+    type: { kind: 'integer', min: 128, max: 1024 * 1024 }, default: 256,
+    description: 'memory of each sandbox VM in MiB unless a sandbox asks for more',
+  },
+  {
+    section: 'hypervisor', key: 'kernel_params', prop: 'kernelParams',
+    type: { kind: 'words' }, default: [],
+    description: 'extra guest kernel command-line words, appended after hako\'s own',
+  },
+  {
+    section: 'agent', key: 'timeout_ms', prop: 'timeoutMs',
+    type: { kind: 'integer', min: 100, max: 3_600_000 }, default: 30_000,
+    description: 'deadline of one call to the guest agent (container create, kill, ...)',
+  },
+  {
+    section: 'agent', key: 'boot_timeout_ms', prop: 'bootTimeoutMs',
+    // A cold boot under TCG takes about 3 s here; leave room for a loaded machine.
+    type: { kind: 'integer', min: 1000, max: 3_600_000 }, default: 60_000,
+    description: 'deadline from starting QEMU until the guest agent answers',
+  },
+  {
+    section: 'runtime', key: 'state_dir', prop: 'stateDir',
+    type: { kind: 'string', absolutePath: true }, default: '/run/hako',
+    description: 'runtime state: one directory per sandbox under sandboxes/',
+  },
+  {
+    section: 'runtime', key: 'cache_dir', prop: 'cacheDir',
+    type: { kind: 'string', absolutePath: true }, default: '/var/cache/hako',
+    description: 'built guest kernel and root image, the busybox image, unpacked image rootfs',
+  },
+  {
+    section: 'log', key: 'level', prop: 'level',
+    type: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'] }, default: 'info',
+    description: 'least severity of log lines that are written',
+  },
+];
+
+/** defaultConfig returns a fresh HakoConfig holding every key's default. */
+export function defaultConfig(): HakoConfig {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const spec of SCHEMA) {
+    const section = (out[spec.section] ??= {});
+    section[spec.prop] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
+  }
+  return out as unknown as HakoConfig;
+}
