@@ -1,0 +1,48 @@
+// The files the QEMU driver keeps in a VM's runtime directory, and reading QEMU's own log.
+// The pidfile and the QMP socket live here so a later process can find a leftover VM.
+
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** QemuRuntimeFiles are the paths the driver uses inside a VM's runtime directory. */
+export interface QemuRuntimeFiles {
+  /** qmpSocket is the QMP control socket; QEMU listens on it. */
+  qmpSocket: string;
+  /** pidFile is written by QEMU (`-pidfile`) and read by killLeftoverVm. */
+  pidFile: string;
+  /** logFile receives QEMU's stdout and stderr. */
+  logFile: string;
+}
+
+/** qemuRuntimeFiles names the driver's files for runtimeDir. */
+export function qemuRuntimeFiles(runtimeDir: string): QemuRuntimeFiles {
+  return {
+    qmpSocket: join(runtimeDir, 'qmp.sock'),
+    pidFile: join(runtimeDir, 'qemu.pid'),
+    logFile: join(runtimeDir, 'qemu.log'),
+  };
+}
+
+/** readLogTail returns the last non-empty lines (at most maxLines, from the last maxBytes) of a log file, or '' if unreadable. */
+export async function readLogTail(path: string, maxLines = 5, maxBytes = 4096): Promise<string> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    const { size } = await fh.stat();
+    const len = Math.min(size, maxBytes);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    const lines = buf
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .filter((l) => l.length > 0);
+    // The first line may be cut in the middle when the file is longer than maxBytes.
+    if (size > maxBytes) lines.shift();
+    return lines.slice(-maxLines).join('\n');
+  } catch {
+    return '';
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,119 @@
+// The small contracts between the sandbox and a hypervisor driver: Hypervisor starts a VM,
+// Vm controls one. Optional abilities are separate interfaces, found with the has* guards.
+
+import type { VmDescription } from './types.js';
+
+/** VmExitReason says why a VM process ended. */
+export type VmExitReason =
+  /** Vm.stop() ended it (see VmExit.stoppedBy for the step that worked). */
+  | 'stop'
+  /** The guest powered itself off. */
+  | 'guest-shutdown'
+  /** The guest rebooted or panicked; drivers run VMs so that a reboot ends them. */
+  | 'guest-reset'
+  /** Someone other than Vm.stop() asked the hypervisor to quit (a signal, a monitor command). */
+  | 'host-quit'
+  /** The process was killed by a signal without a clean shutdown (SIGKILL, OOM killer). */
+  | 'killed'
+  /** The process exited on its own with an error and no shutdown. */
+  | 'crashed';
+
+/** VmExit describes how a VM process ended. */
+export interface VmExit {
+  /** code is the exit status, or null when a signal ended the process. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  reason: VmExitReason;
+  /** stoppedBy is the step of Vm.stop() that ended the VM, when reason is `stop`. */
+  stoppedBy?: 'quit' | 'sigterm' | 'sigkill';
+  /** detail is a human sentence, with the hypervisor's last error lines when it crashed. */
+  detail: string;
+}
+
+/** VmRunState is the run state a VM reports. */
+export interface VmRunState {
+  running: boolean;
+  /** status is the driver's own word (QEMU: `running`, `paused`, `prelaunch`, `shutdown`, ...). */
+  status: string;
+}
+
+/** CallOptions bounds a single control call. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** StopOptions sets the deadline of each step of an ordered stop. */
+export interface StopOptions {
+  /** signal, when aborted, skips the graceful steps and goes straight to SIGKILL. */
+  signal?: AbortSignal;
+  /** timeoutMs is how long the graceful quit may take before SIGTERM (default 3000). */
+  timeoutMs?: number;
+  /** termTimeoutMs is how long SIGTERM may take before SIGKILL (default 2000). */
+  termTimeoutMs?: number;
+  /** killTimeoutMs is how long to wait for the process to vanish after SIGKILL (default 5000). */
+  killTimeoutMs?: number;
+}
+
+/** Vm is a running VM process. */
+export interface Vm {
+  readonly id: string;
+  readonly pid: number;
+  /** exited settles (never rejects) when the VM process has ended, however it ended. */
+  readonly exited: Promise<VmExit>;
+  /** exit is the VmExit once the process has ended, else undefined. */
+  exit(): VmExit | undefined;
+  /** stop ends the VM: graceful quit, then SIGTERM, then SIGKILL, each with its own deadline. */
+  stop(opts?: StopOptions): Promise<VmExit>;
+  /** pause freezes the vCPUs. */
+  pause(opts?: CallOptions): Promise<void>;
+  /** resume lets paused vCPUs run again. */
+  resume(opts?: CallOptions): Promise<void>;
+  /** state asks the hypervisor for the run state. */
+  state(opts?: CallOptions): Promise<VmRunState>;
+}
+
+/** StartOptions bounds Hypervisor.start. */
+export interface StartOptions {
+  signal?: AbortSignal;
+  /** timeoutMs bounds the whole start, up to a ready control channel (default 10000). */
+  timeoutMs?: number;
+}
+
+/** Hypervisor starts VMs from descriptions. */
+export interface Hypervisor {
+  /** name is the driver's name (`qemu`). */
+  readonly name: string;
+  /** start launches a VM and resolves once the driver controls it; on failure nothing is left running. */
+  start(desc: VmDescription, opts?: StartOptions): Promise<Vm>;
+}
+
+/** VmEvent is an asynchronous event from the hypervisor (QEMU: a QMP event). */
+export interface VmEvent {
+  name: string;
+  data: Record<string, unknown>;
+  /** timestampMs is when the hypervisor emitted it, in ms since the epoch. */
+  timestampMs: number;
+}
+
+/** VmEvents is the optional ability to watch hypervisor events. */
+export interface VmEvents {
+  /** onEvent calls listener for each event until the returned function is called. */
+  onEvent(listener: (ev: VmEvent) => void): () => void;
+}
+
+/** QmpAccess is the optional ability to send raw QMP commands (QEMU drivers only). */
+export interface QmpAccess {
+  /** qmp runs one QMP command and resolves with its `return` value. */
+  qmp<T = unknown>(command: string, args?: Record<string, unknown>, opts?: CallOptions): Promise<T>;
+}
+
+/** hasEvents reports whether vm can report hypervisor events. */
+export function hasEvents(vm: Vm): vm is Vm & VmEvents {
+  return typeof (vm as Partial<VmEvents>).onEvent === 'function';
+}
+
+/** hasQmp reports whether vm accepts raw QMP commands. */
+export function hasQmp(vm: Vm): vm is Vm & QmpAccess {
+  return typeof (vm as Partial<QmpAccess>).qmp === 'function';
+}
