@@ -1,0 +1,66 @@
+// Sizes of the three benchmark modes. hako boots a VM per container under TCG on a
+// shared 2-core machine, so its counts are kept smaller and every loop is time-bounded.
+
+import type { Mode } from './lib/results.js';
+import type { RuntimeName } from './lib/runtimes.js';
+
+/** ModeConfig is every count and bound one run uses (recorded in the JSON). */
+export interface ModeConfig {
+  warmup: number;
+  /** reps is the number of timed start and exec runs per runtime. */
+  reps: Record<RuntimeName, number>;
+  memoryN: Record<RuntimeName, number>;
+  /** settleMs is how long idle containers sit before PSS is read (a guest needs longer to go idle). */
+  settleMs: Record<RuntimeName, number>;
+  memoryDeadlineMs: number;
+  ioMiB: number;
+  ioReps: number;
+  ioRuntimes: RuntimeName[];
+  densityRuntimes: RuntimeName[];
+  density: { maxCount: number; maxMs: number; minFreeMiB: number };
+}
+
+/** modeConfig returns the sizes for mode. */
+export function modeConfig(mode: Mode): ModeConfig {
+  switch (mode) {
+    case 'smoke':
+      return {
+        warmup: 0,
+        reps: { runc: 1, runsc: 1, hako: 1 },
+        memoryN: { runc: 1, runsc: 1, hako: 1 },
+        settleMs: { runc: 200, runsc: 200, hako: 1000 },
+        memoryDeadlineMs: 3 * 60_000,
+        ioMiB: 8,
+        ioReps: 1,
+        ioRuntimes: ['runc', 'runsc', 'hako'],
+        densityRuntimes: ['hako'],
+        density: { maxCount: 1, maxMs: 3 * 60_000, minFreeMiB: 2048 },
+      };
+    case 'quick':
+      return {
+        warmup: 1,
+        reps: { runc: 5, runsc: 5, hako: 3 },
+        memoryN: { runc: 5, runsc: 5, hako: 3 },
+        settleMs: { runc: 2000, runsc: 3000, hako: 10_000 },
+        memoryDeadlineMs: 4 * 60_000,
+        ioMiB: 256,
+        ioReps: 1,
+        ioRuntimes: ['runc', 'runsc', 'hako'],
+        densityRuntimes: ['hako'],
+        density: { maxCount: 4, maxMs: 3 * 60_000, minFreeMiB: 2048 },
+      };
+    case 'full':
+      return {
+        warmup: 1,
+        reps: { runc: 20, runsc: 20, hako: 10 },
+        memoryN: { runc: 20, runsc: 20, hako: 5 },
+        settleMs: { runc: 3000, runsc: 5000, hako: 15_000 },
+        memoryDeadlineMs: 8 * 60_000,
+        ioMiB: 256,
+        ioReps: 3,
+        ioRuntimes: ['runc', 'runsc', 'hako'],
+        densityRuntimes: ['hako'],
+        density: { maxCount: 12, maxMs: 8 * 60_000, minFreeMiB: 2048 },
+      };
+  }
+}

@@ -1,0 +1,90 @@
+// The runtimes compared: runc (the reference), gVisor's runsc through the runc shim
+// with a --network=none wrapper, and hako's containerd shim; each knows how ctr selects it.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, importHako } from './root.js';
+import { runCmd } from './proc.js';
+
+/** RuntimeName names a runtime driven through containerd. */
+export type RuntimeName = 'runc' | 'runsc' | 'hako';
+
+/** RUNTIMES is the fixed order of every table. */
+export const RUNTIMES: readonly RuntimeName[] = ['runc', 'runsc', 'hako'];
+
+/** Runtime is how `ctr run` selects one runtime, and how long one operation may take. */
+export interface Runtime {
+  name: RuntimeName;
+  /** ctrArgs go right after `ctr run`. */
+  ctrArgs: string[];
+  /** timeoutMs bounds one start/exec (VMs under TCG are slow). */
+  timeoutMs: number;
+  /** how documents the exact invocation for the report. */
+  how: string;
+}
+
+/** runscWrapper is bench/runsc-net-none (runsc with --network=none). */
+export function runscWrapper(): string {
+  return join(repoRoot(), 'bench', 'runsc-net-none');
+}
+
+/** runtime returns the definition of name. */
+export function runtime(name: RuntimeName): Runtime {
+  switch (name) {
+    case 'runc':
+      return { name, ctrArgs: ['--runtime', 'io.containerd.runc.v2'], timeoutMs: 60_000, how: 'ctr run --runtime io.containerd.runc.v2 (runc)' };
+    case 'runsc':
+      return {
+        name,
+        ctrArgs: ['--runtime', 'io.containerd.runc.v2', '--runc-binary', runscWrapper()],
+        timeoutMs: 60_000,
+        how: 'ctr run --runtime io.containerd.runc.v2 --runc-binary bench/runsc-net-none (exec /usr/bin/runsc --network=none "$@"; default platform)',
+      };
+    case 'hako':
+      return { name, ctrArgs: ['--runtime', 'io.containerd.hako.v2'], timeoutMs: 180_000, how: 'ctr run --runtime io.containerd.hako.v2 (containerd-shim-hako-v2 on PATH)' };
+  }
+}
+
+/** Availability says whether a runtime can be measured, and if not, why. */
+export type Availability = { ok: true } | { ok: false; why: string };
+
+/** hakoAssetsProblem returns why hako's guest assets are not ready, or undefined when they are (or cannot be checked). */
+export async function hakoAssetsProblem(): Promise<string | undefined> {
+  const image = await importHako('src/image/index.js');
+  if (image === undefined || typeof image.assetStatus !== 'function') return 'src/image is not built (dist/src/image/index.js missing)';
+  try {
+    const status = (await (image.assetStatus as () => Promise<Array<{ asset: string; state: string; detail: string }>>)());
+    const bad = status.filter((s) => s.state !== 'ready');
+    if (bad.length > 0) return `guest assets not ready: ${bad.map((s) => `${s.asset}: ${s.detail}`).join('; ')}`;
+  } catch (err) {
+    return `cannot check guest assets: ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
+/** availability checks the static preconditions of a runtime (binaries present); a real run is the final check. */
+export async function availability(name: RuntimeName): Promise<Availability> {
+  switch (name) {
+    case 'runc':
+      return (await runCmd(['runc', '--version'], { timeoutMs: 10_000 }).catch(() => undefined))?.code === 0
+        ? { ok: true } : { ok: false, why: 'runc is not installed' };
+    case 'runsc':
+      if (!existsSync('/usr/bin/runsc')) return { ok: false, why: '/usr/bin/runsc is not installed (apt-get install runsc)' };
+      return { ok: true };
+    case 'hako': {
+      const which = await runCmd(['sh', '-c', 'command -v containerd-shim-hako-v2'], { timeoutMs: 10_000 });
+      if (which.code !== 0) return { ok: false, why: 'containerd-shim-hako-v2 is not on PATH (src/shim not landed or `npm run setup` not run)' };
+      const assets = await hakoAssetsProblem();
+      return assets === undefined ? { ok: true } : { ok: false, why: assets };
+    }
+  }
+}
+
+/** hakoCli returns the argv prefix that runs the hako CLI from this checkout, or why it cannot. */
+export async function hakoCli(): Promise<{ argv: string[] } | { why: string }> {
+  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(main)) return { why: 'the hako CLI is not built (dist/src/cli/main.js missing: src/cli not landed or not built)' };
+  const assets = await hakoAssetsProblem();
+  if (assets !== undefined) return { why: assets };
+  return { argv: [process.execPath, main] };
+}

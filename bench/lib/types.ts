@@ -1,0 +1,80 @@
+// Result shapes shared by the suites, the report and the chart: every figure is
+// either measured (with its samples) or explicitly "not measured" with the reason.
+
+import type { Summary } from './stats.js';
+
+/** NotMeasured records why a figure is missing; reports print it instead of a number. */
+export interface NotMeasured {
+  ok: false;
+  notMeasured: string;
+}
+
+/** Measured wraps a result that may be missing. */
+export type Measured<T> = ({ ok: true } & T) | NotMeasured;
+
+/** notMeasured builds a NotMeasured. */
+export function notMeasured(why: string): NotMeasured {
+  return { ok: false, notMeasured: why };
+}
+
+/** Latency is a summary in milliseconds plus the count of failed attempts. */
+export interface Latency {
+  ms: Summary;
+  failures: number;
+  /** firstFailure describes the first failed attempt, when any. */
+  firstFailure?: string;
+}
+
+/** ProcessShare is one host process the runtime started, with its PSS. */
+export interface ProcessShare {
+  pid: number;
+  name: string;
+  pssKiB: number;
+}
+
+/** Memory is the PSS of every host process the runtime started for n idle containers. */
+export interface Memory {
+  n: number;
+  settleMs: number;
+  totalPssKiB: number;
+  perContainerKiB: number;
+  /** byName sums PSS by process name (e.g. qemu-system-x86_64, containerd-shim-runc-v2). */
+  byName: Record<string, number>;
+  processes: ProcessShare[];
+  startMs: Summary;
+}
+
+/** Density is how many idle containers started before a limit was hit. */
+export interface Density {
+  count: number;
+  stoppedBecause: string;
+  startMs: number[];
+  memAvailableMiB: number[];
+  elapsedMs: number;
+  perContainerPssKiB?: number;
+}
+
+/** Io is sequential write/read throughput through the container's rootfs. */
+export interface Io {
+  sizeMiB: number;
+  writeMiBps: Summary;
+  readMiBps: Summary;
+  /** readDirectMiBps is O_DIRECT reads (bypassing a guest page cache), when the filesystem allows it. */
+  readDirectMiBps?: Summary;
+  notes: string[];
+}
+
+/** BootPhase is one step of hako's boot path and its duration. */
+export interface BootPhase {
+  phase: string;
+  ms: Summary;
+}
+
+/** BootPath is the breakdown of `hako run` from hako's own timing log lines. */
+export interface BootPath {
+  runs: number;
+  phases: BootPhase[];
+  /** marks are the raw mark names seen (for checking the mapping). */
+  marks: string[];
+  source: string;
+}

@@ -1,0 +1,43 @@
+// Start latency through containerd: wall time of `ctr run --rm IMAGE ID true`,
+// which covers create, start, the process's exit and the task's deletion.
+
+import { ctr, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
+import { describeFailure } from '../lib/proc.js';
+import { runtime, type RuntimeName } from '../lib/runtimes.js';
+import { summarize } from '../lib/stats.js';
+import { notMeasured, type Latency, type Measured } from '../lib/types.js';
+
+/** StartOptions sets how many runs to time and to discard first. */
+export interface StartOptions {
+  reps: number;
+  warmup: number;
+  progress: (line: string) => void;
+}
+
+/** measureStart times `ctr run --rm` of `true` under one runtime. */
+export async function measureStart(name: RuntimeName, opts: StartOptions): Promise<Measured<Latency>> {
+  const rt = runtime(name);
+  const samples: number[] = [];
+  let failures = 0;
+  let firstFailure: string | undefined;
+  for (let i = 0; i < opts.warmup + opts.reps; i++) {
+    const id = `${ID_PREFIX}${name}-start-${process.pid}-${i}`;
+    const args = ['run', '--rm', ...rt.ctrArgs, IMAGE, id, 'true'];
+    const r = await ctr(args, rt.timeoutMs);
+    if (r.code !== 0) {
+      await removeContainer(id);
+      failures++;
+      firstFailure ??= describeFailure(['ctr', ...args], r);
+      opts.progress(`  ${name} start #${i}: FAILED ${firstFailure}`);
+      // A runtime that fails its first attempt (the warmup) is not working: stop early.
+      if (i === 0) return notMeasured(firstFailure);
+      continue;
+    }
+    if (i >= opts.warmup) samples.push(r.ms);
+    opts.progress(`  ${name} start #${i}${i < opts.warmup ? ' (warmup)' : ''}: ${r.ms.toFixed(0)} ms`);
+  }
+  if (samples.length === 0 || failures > opts.reps / 2) {
+    return notMeasured(`${failures} of ${opts.warmup + opts.reps} runs failed; first: ${firstFailure}`);
+  }
+  return { ok: true, ms: summarize(samples), failures, ...(firstFailure ? { firstFailure } : {}) };
+}
