@@ -79,7 +79,7 @@ export function renderSvg(r: Results): string {
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<svg xmlns="http://www.w3.org/2000/svg" width="820" height="330" viewBox="0 0 820 330" font-family="sans-serif">',
     '<rect width="820" height="330" fill="#fff"/>',
-    panel(0, 'Start latency (ctr run --rm … true)', 'ms (median, min–max)', starts),
+    panel(0, 'Start latency (run --rm … true)', 'ms (median, min–max)', starts),
     panel(410, 'Memory per idle container', 'MiB PSS', mems),
     `<text x="410" y="322" text-anchor="middle" font-size="10" fill="#555">${esc(title)}</text>`,
     '</svg>',

@@ -11,6 +11,8 @@ export interface CmdResult {
   stderr: string;
   /** ms is the wall time from spawn to exit, in milliseconds. */
   ms: number;
+  /** startedAtMs is the epoch time of the spawn (to line up with timestamps the command logs). */
+  startedAtMs: number;
   timedOut: boolean;
 }
 
@@ -28,6 +30,7 @@ export interface CmdOptions {
 export function runCmd(argv: readonly string[], opts: CmdOptions): Promise<CmdResult> {
   const max = opts.maxBytes ?? 1 << 20;
   return new Promise((resolve, reject) => {
+    const startedAtMs = Date.now();
     const t0 = process.hrtime.bigint();
     const child = spawn(argv[0]!, argv.slice(1), {
       env: opts.env ?? process.env,
@@ -52,7 +55,7 @@ export function runCmd(argv: readonly string[], opts: CmdOptions): Promise<CmdRe
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      resolve({ code, signal, stdout, stderr, ms, timedOut });
+      resolve({ code, signal, stdout, stderr, ms, startedAtMs, timedOut });
     });
   });
 }

@@ -76,5 +76,7 @@ export interface BootPath {
   phases: BootPhase[];
   /** marks are the raw mark names seen (for checking the mapping). */
   marks: string[];
+  /** fields summarises numeric fields logged with a mark (mark → field → summary), e.g. the guest's uptime at agent start. */
+  fields: Record<string, Record<string, Summary>>;
   source: string;
 }

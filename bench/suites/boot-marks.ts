@@ -1,14 +1,27 @@
-// Parses hako's structured timing log lines into named marks (ms since the run
-// began) and turns a series of runs into per-phase durations.
+// Parses hako's structured timing log lines ({msg: "timing", mark, ms, time, ...})
+// into named marks and turns a series of runs into per-phase durations.
 
 import { summarize } from '../lib/stats.js';
 import type { BootPhase } from '../lib/types.js';
 
-/** Mark is one named point of the boot path, in ms since hako started the run. */
+/** Mark is one named point of the boot path: ms since the sandbox's creation began, and the line's epoch time. */
 export interface Mark {
   name: string;
   ms: number;
+  /** epochMs is the log line's own `time` field, when it has one. */
+  epochMs?: number;
+  /** fields holds the line's other numeric fields (e.g. the guest's uptime at agent start). */
+  fields?: Record<string, number>;
 }
+
+/** RunMarks is one run's marks plus the host's spawn/exit epoch times around it. */
+export interface RunMarks {
+  marks: Mark[];
+  spawnEpochMs: number;
+  exitEpochMs: number;
+}
+
+const SKIP = new Set(['ms', 'time', 'level', 'msg', 'mark', 'pid']);
 
 /** parseMarks extracts timing marks from JSON log lines (other lines are ignored). */
 export function parseMarks(stderr: string): Mark[] {
@@ -21,37 +34,58 @@ export function parseMarks(stderr: string): Mark[] {
     } catch {
       continue;
     }
-    const name = [rec.mark, rec.phase, rec.event].find((v) => typeof v === 'string') as string | undefined;
-    const ms = [rec.ms, rec.atMs, rec.sinceStartMs, rec.elapsedMs].find((v) => typeof v === 'number') as number | undefined;
-    if (name !== undefined && ms !== undefined) marks.push({ name, ms });
+    if (typeof rec.mark !== 'string' || typeof rec.ms !== 'number') continue;
+    const mark: Mark = { name: rec.mark, ms: rec.ms };
+    const epoch = typeof rec.time === 'string' ? Date.parse(rec.time) : NaN;
+    if (Number.isFinite(epoch)) mark.epochMs = epoch;
+    const fields = Object.entries(rec).filter(([k, v]) => !SKIP.has(k) && typeof v === 'number') as Array<[string, number]>;
+    if (fields.length > 0) mark.fields = Object.fromEntries(fields);
+    marks.push(mark);
   }
   return marks;
 }
 
-/** bootPhases turns each run's marks into consecutive phase durations (mark order of the first run), summarised over runs. */
-export function bootPhases(runs: readonly Mark[][], wallMs: readonly number[]): BootPhase[] {
-  const first = runs.find((r) => r.length > 0);
+function sum(samples: number[], phase: string): BootPhase[] {
+  return samples.length > 0 ? [{ phase, ms: summarize(samples) }] : [];
+}
+
+/**
+ * bootPhases turns runs into consecutive phase durations in the mark order of the
+ * first run: host process start → first mark (CLI startup, from epoch times), each
+ * mark → the next, and the last mark → process exit.
+ */
+export function bootPhases(runs: readonly RunMarks[]): BootPhase[] {
+  const first = runs.find((r) => r.marks.length > 0);
   if (first === undefined) return [];
-  const order = [...first].sort((a, b) => a.ms - b.ms).map((m) => m.name);
+  const order = [...new Set([...first.marks].sort((a, b) => a.ms - b.ms).map((m) => m.name))];
+  const at = (run: RunMarks, name: string): Mark | undefined => run.marks.find((m) => m.name === name);
   const phases: BootPhase[] = [];
+  // Time before the sandbox's clock started: node startup, module loading, argument parsing.
+  phases.push(...sum(runs.flatMap((run) => {
+    const m = at(run, order[0]!);
+    return m?.epochMs !== undefined ? [Math.max(0, m.epochMs - m.ms - run.spawnEpochMs)] : [];
+  }), `process start → sandbox clock starts (node + CLI startup)`));
   let prev: string | undefined;
   for (const name of order) {
-    const samples: number[] = [];
-    for (const run of runs) {
-      const at = run.find((m) => m.name === name)?.ms;
-      const from = prev === undefined ? 0 : run.find((m) => m.name === prev)?.ms;
-      if (at !== undefined && from !== undefined) samples.push(at - from);
-    }
-    if (samples.length > 0) phases.push({ phase: prev === undefined ? `start → ${name}` : `${prev} → ${name}`, ms: summarize(samples) });
+    phases.push(...sum(runs.flatMap((run) => {
+      const to = at(run, name)?.ms;
+      const from = prev === undefined ? 0 : at(run, prev)?.ms;
+      return to !== undefined && from !== undefined ? [to - from] : [];
+    }), prev === undefined ? `sandbox clock starts → ${name}` : `${prev} → ${name}`));
     prev = name;
   }
-  if (prev !== undefined) {
-    const tail: number[] = [];
-    runs.forEach((run, i) => {
-      const last = run.find((m) => m.name === prev)?.ms;
-      if (last !== undefined && wallMs[i] !== undefined) tail.push(Math.max(0, wallMs[i]! - last));
-    });
-    if (tail.length > 0) phases.push({ phase: `${prev} → process exit (host wall clock, includes node startup)`, ms: summarize(tail) });
-  }
+  phases.push(...sum(runs.flatMap((run) => {
+    const m = at(run, prev!);
+    return m?.epochMs !== undefined ? [Math.max(0, run.exitEpochMs - m.epochMs)] : [];
+  }), `${prev} → host process exit`));
   return phases;
+}
+
+/** markFields collects, over runs, each numeric field logged with mark name (e.g. guest uptime at agent start). */
+export function markFields(runs: readonly RunMarks[], name: string): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const run of runs) {
+    for (const [k, v] of Object.entries(run.marks.find((m) => m.name === name)?.fields ?? {})) (out[k] ??= []).push(v);
+  }
+  return out;
 }

@@ -21,13 +21,21 @@ test('bench helpers: statistics, timing marks, dd timing, shim matching', () => 
   assert.deepEqual([s.n, s.median, s.min, s.max], [4, 2.5, 1, 5]);
   assert.equal(summarize([7]).median, 7);
   assert.throws(() => summarize([]));
-  const marks = parseMarks('noise\n{"msg":"timing","mark":"qemu","ms":100}\n{"msg":"timing","mark":"agent","ms":350}\n{bad json\n');
-  assert.deepEqual(marks, [{ name: 'qemu', ms: 100 }, { name: 'agent', ms: 350 }]);
-  const phases = bootPhases([marks, [{ name: 'qemu', ms: 120 }, { name: 'agent', ms: 330 }]], [500, 600]);
-  assert.equal(phases[0]!.phase, 'start → qemu');
-  assert.equal(phases[0]!.ms.median, 110);
-  assert.equal(phases[1]!.ms.median, 230);
-  assert.equal(phases[2]!.ms.median, 210);
+  const t = (ms: number): string => new Date(1_000_000 + ms).toISOString();
+  const marks = parseMarks(`noise\n{"time":"${t(300)}","msg":"timing","mark":"qemu","ms":100}\n` +
+    `{"time":"${t(550)}","msg":"timing","mark":"agent","ms":350,"guestUptimeMs":900}\n{bad json\n`);
+  assert.deepEqual(marks.map((m) => [m.name, m.ms, m.epochMs, m.fields]), [['qemu', 100, 1_000_300, undefined], ['agent', 350, 1_000_550, { guestUptimeMs: 900 }]]);
+  const second = [{ name: 'qemu', ms: 120, epochMs: 2_000_320 }, { name: 'agent', ms: 330, epochMs: 2_000_530 }];
+  const phases = bootPhases([
+    { marks, spawnEpochMs: 1_000_000, exitEpochMs: 1_000_700 },
+    { marks: second, spawnEpochMs: 2_000_000, exitEpochMs: 2_000_600 },
+  ]);
+  assert.deepEqual(phases.map((p) => [p.phase, p.ms.median]), [
+    ['process start → sandbox clock starts (node + CLI startup)', 200],
+    ['sandbox clock starts → qemu', 110],
+    ['qemu → agent', 230],
+    ['agent → host process exit', 110],
+  ]);
   assert.equal(parseElapsed('256+0 records in\n256+0 records out\n1.25\n'), 1.25);
   assert.equal(parseElapsed('no number'), undefined);
   assert.ok(isShimFor(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'default', '-id', 'c1', '-address', 'x'], 'c1'));
