@@ -1,0 +1,291 @@
+// One container process (init or exec) as the agent sees it: the `crun run`/`crun exec` child
+// that waits for it, its pid from --pid-file, its stdio buffers, its exit status and tty size.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, readlink, stat } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { Code, HakoError } from '../../errors/index.js';
+import type { Logger } from '../../log/index.js';
+import { crunGlobalArgs, parseCrunLog, runCommand, signalNumber } from './crun.js';
+import { OutputBuffer } from './output-buffer.js';
+
+/** Exit is how a process ended: exit code, or 128 + signal number. */
+export interface Exit {
+  status: number;
+  exitedAt: Date;
+}
+
+/** LaunchSpec is what starts a process: the crun subcommand and the files crun writes. */
+export interface LaunchSpec {
+  /** crunArgs follow crun's global options, e.g. ['run', '--bundle', dir, '--pid-file', f, id]. */
+  crunArgs: string[];
+  pidFile: string;
+  logFile: string;
+  /** scriptPath runs crun under a pty (util-linux script) for terminal processes; undefined = pipes. */
+  scriptPath?: string;
+  /** pidTimeoutMs bounds the wait for crun's pid file. */
+  pidTimeoutMs?: number;
+}
+
+const MAX_PENDING_STDIN = 1 << 20;
+const MAX_STDIN_WRITE = 4 << 20;
+
+/** GuestProcess exists from CreateContainer/ExecProcess on; start() spawns crun. */
+export class GuestProcess {
+  pid = 0;
+  exit: Exit | undefined;
+  readonly stdout: OutputBuffer;
+  readonly stderr: OutputBuffer;
+  private child: ChildProcess | null = null;
+  private stdinStream: Writable | null = null;
+  private pendingStdin: Buffer[] = [];
+  private pendingStdinBytes = 0;
+  private stdinClosed = false;
+  private readonly exitWaiters: Array<(e: Exit) => void> = [];
+  private pendingSize: { rows: number; cols: number } | null = null;
+  private readonly log: Logger;
+
+  constructor(
+    readonly containerId: string,
+    readonly execId: string,
+    readonly stdin: boolean,
+    readonly terminal: boolean,
+    log: Logger,
+  ) {
+    this.log = log.child({ container: containerId, exec: execId || undefined });
+    this.stdout = new OutputBuffer({ pause: () => this.child?.stdout?.pause(), resume: () => this.child?.stdout?.resume() });
+    this.stderr = new OutputBuffer({ pause: () => this.child?.stderr?.pause(), resume: () => this.child?.stderr?.resume() });
+    if (terminal) this.stderr.end(); // a terminal merges stderr into stdout
+  }
+
+  /** started reports whether start() was called. */
+  get started(): boolean {
+    return this.child !== null;
+  }
+
+  /** start spawns crun and resolves with the container process's pid once crun wrote it. */
+  async start(spec: LaunchSpec): Promise<number> {
+    if (this.child) throw new HakoError(Code.FAILED_PRECONDITION, 'process already started');
+    const crunArgv = ['crun', ...crunGlobalArgs(spec.logFile), ...spec.crunArgs];
+    let child: ChildProcess;
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SHELL: '/bin/sh' };
+    const stdio: ['pipe' | 'ignore', 'pipe', 'pipe'] = [this.stdin || spec.scriptPath ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+    if (spec.scriptPath) {
+      // util-linux script gives crun a tty on fd 0 (crun's foreground terminal mode needs
+      // one); raw + no echo so only the container's own pty echoes and translates.
+      const cmd = `stty raw -echo 2>/dev/null; exec ${crunArgv.map(shellQuote).join(' ')}`;
+      child = spawn(spec.scriptPath, ['-q', '-e', '-E', 'never', '-c', cmd, '/dev/null'], { stdio, env });
+    } else {
+      child = spawn(crunArgv[0]!, crunArgv.slice(1), { stdio, env });
+    }
+    this.child = child;
+    const exited = new Promise<Exit>((resolve) => {
+      child.on('exit', (code, sig) => {
+        const e = { status: code ?? 128 + signalNumber(sig), exitedAt: new Date() };
+        resolve(e);
+      });
+    });
+    const spawnError = new Promise<never>((_, reject) => child.on('error', (err) => reject(HakoError.wrap(err, 'spawning crun'))));
+    spawnError.catch(() => {});
+    this.wireOutput(child);
+    this.wireStdin(child, !!spec.scriptPath && !this.stdin);
+
+    let pid: number;
+    try {
+      pid = await Promise.race([waitPidFile(spec.pidFile, spec.pidTimeoutMs ?? 60_000, exited), spawnError]);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
+    if (pid > 0) {
+      this.pid = pid;
+      void exited.then((e) => this.setExit(e));
+      if (this.pendingSize) void this.resize(this.pendingSize.rows, this.pendingSize.cols).catch(() => {});
+      return pid;
+    }
+    // crun exited without writing a pid: the process never ran.
+    const e = await exited;
+    const failure = parseCrunLog(await readFile(spec.logFile, 'utf8').catch(() => ''));
+    if (failure?.execStatus !== undefined) {
+      // As a shell would: report 127/126 as the exit status (crun's message is on stderr);
+      // the pid is crun's own, so the host has a pid to match the exit against.
+      this.pid = child.pid ?? 1;
+      this.log.info('process could not be executed', { status: failure.execStatus, message: failure.message });
+      this.setExit({ status: failure.execStatus, exitedAt: e.exitedAt });
+      return this.pid;
+    }
+    this.setExit(e);
+    throw new HakoError(Code.UNKNOWN, `crun ${spec.crunArgs[0]} failed (status ${e.status}): ${failure?.message ?? 'no message'}`);
+  }
+
+  /** waitExit resolves with the exit once the process ended. */
+  waitExit(signal?: AbortSignal): Promise<Exit> {
+    if (this.exit) return Promise.resolve(this.exit);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.exitWaiters.indexOf(done);
+        if (i >= 0) this.exitWaiters.splice(i, 1);
+        reject(signal!.reason ?? new HakoError(Code.CANCELLED, 'wait cancelled'));
+      };
+      const done = (e: Exit) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(e);
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.exitWaiters.push(done);
+    });
+  }
+
+  /** writeStdin writes data to the process (queued until it starts); resolves with the length once flushed. */
+  async writeStdin(data: Uint8Array, signal?: AbortSignal): Promise<number> {
+    if (!this.stdin) throw new HakoError(Code.FAILED_PRECONDITION, 'the process was created without stdin');
+    if (this.stdinClosed) throw new HakoError(Code.FAILED_PRECONDITION, 'stdin is closed');
+    if (data.length > MAX_STDIN_WRITE) throw new HakoError(Code.INVALID_ARGUMENT, `stdin chunk of ${data.length} bytes is too large`);
+    if (data.length === 0) return 0;
+    const buf = Buffer.from(data);
+    if (!this.stdinStream) {
+      if (this.pendingStdinBytes + buf.length > MAX_PENDING_STDIN) {
+        throw new HakoError(Code.RESOURCE_EXHAUSTED, 'more than 1 MiB of stdin before the process started');
+      }
+      this.pendingStdin.push(buf);
+      this.pendingStdinBytes += buf.length;
+      return buf.length;
+    }
+    const stream = this.stdinStream;
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal!.reason ?? new HakoError(Code.CANCELLED, 'write cancelled'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      stream.write(buf, (err) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(new HakoError(Code.FAILED_PRECONDITION, `stdin closed: ${err.message}`));
+        else resolve();
+      });
+    });
+    return buf.length;
+  }
+
+  /** closeStdin ends the process's stdin (after anything queued). */
+  closeStdin(): void {
+    if (this.stdinClosed) return;
+    this.stdinClosed = true;
+    this.stdinStream?.end();
+  }
+
+  /** kill sends a signal to the process; NOT_FOUND once it has exited. */
+  kill(sig: number): void {
+    if (this.exit || !this.child) throw new HakoError(Code.NOT_FOUND, `process ${this.execId || 'init'} of ${this.containerId} is not running`);
+    try {
+      process.kill(this.pid, sig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new HakoError(Code.NOT_FOUND, `process ${this.pid} is gone`);
+      throw HakoError.wrap(err, `kill ${this.pid}`);
+    }
+  }
+
+  /**
+   * resize sets the window size of the process's pty (TIOCSWINSZ via busybox stty on
+   * the slave), which delivers SIGWINCH to its foreground group. Before start it is remembered.
+   */
+  async resize(rows: number, cols: number): Promise<void> {
+    if (!this.terminal) throw new HakoError(Code.FAILED_PRECONDITION, 'the process has no terminal');
+    if (this.pid === 0) {
+      this.pendingSize = { rows, cols };
+      return;
+    }
+    if (this.exit) throw new HakoError(Code.NOT_FOUND, 'the process has exited');
+    const slave = await this.ptySlave();
+    const r = await runCommand(['stty', '-F', slave, 'rows', String(rows), 'cols', String(cols)], { timeoutMs: 10_000 });
+    if (r.status !== 0) throw new HakoError(Code.UNKNOWN, `stty: ${r.stderr.trim().slice(0, 500)}`);
+  }
+
+  /**
+   * ptySlave finds the container's own pty among the process's fds 0-2: a pts from the
+   * container's devpts, not the agent's (crun switches fds just after the pid appears).
+   */
+  private async ptySlave(): Promise<string> {
+    const ours = (await stat('/dev/pts')).dev;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      for (const fd of [0, 1, 2]) {
+        const p = `/proc/${this.pid}/fd/${fd}`;
+        try {
+          if (!(await readlink(p)).startsWith('/dev/pts/')) continue;
+          if ((await stat(p)).dev !== ours) return p;
+        } catch {
+          // fd closed or the process is gone
+        }
+      }
+      if (this.exit) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new HakoError(Code.NOT_FOUND, `no container pty found for pid ${this.pid}`);
+  }
+
+  /** discard drops buffered output and forgets waiters' data (the container is being removed). */
+  discard(): void {
+    this.stdout.discard();
+    this.stderr.discard();
+  }
+
+  private setExit(e: Exit): void {
+    if (this.exit) return;
+    this.exit = e;
+    this.log.info('process exited', { pid: this.pid, status: e.status });
+    for (const w of this.exitWaiters.splice(0)) w(e);
+  }
+
+  private wireOutput(child: ChildProcess): void {
+    child.stdout!.on('data', (c: Buffer) => this.stdout.push(c));
+    child.stdout!.on('end', () => this.stdout.end());
+    child.stdout!.on('error', (err) => {
+      this.log.warn('stdout pipe error', { err });
+      this.stdout.end();
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      if (this.terminal) this.log.warn('pty wrapper stderr', { text: c.toString('utf8').slice(0, 1000) });
+      else this.stderr.push(c);
+    });
+    child.stderr!.on('end', () => this.stderr.end());
+    child.stderr!.on('error', () => this.stderr.end());
+  }
+
+  private wireStdin(child: ChildProcess, keepOpenUnused: boolean): void {
+    const s = child.stdin;
+    if (!s) return;
+    // EPIPE after the process exits must not become an uncaught exception.
+    s.on('error', (err) => this.log.debug('stdin pipe error', { err }));
+    if (keepOpenUnused) return; // a tty without host stdin: keep the pty's input open but silent
+    this.stdinStream = s;
+    for (const b of this.pendingStdin) s.write(b);
+    this.pendingStdin = [];
+    this.pendingStdinBytes = 0;
+    if (this.stdinClosed) s.end();
+  }
+}
+
+/** waitPidFile polls crun's pid file until it holds a pid, crun exits (0) or the time runs out. */
+async function waitPidFile(path: string, timeoutMs: number, exited: Promise<Exit>): Promise<number> {
+  let done = false;
+  void exited.then(() => { done = true; });
+  const start = Date.now();
+  for (let i = 0; ; i++) {
+    // Sample "exited" before reading: a fast process may exit right after crun wrote the file.
+    const wasDone = done;
+    try {
+      const text = await readFile(path, 'utf8');
+      const pid = Number.parseInt(text.trim(), 10);
+      if (Number.isInteger(pid) && pid > 0) return pid;
+    } catch {
+      // not written yet
+    }
+    if (wasDone) return 0;
+    if (Date.now() - start > timeoutMs) throw new HakoError(Code.DEADLINE_EXCEEDED, `crun wrote no pid file within ${timeoutMs} ms`);
+    // Fast at first: under TCG crun takes a few hundred ms, and this is on the start path.
+    await new Promise((r) => setTimeout(r, i < 50 ? 5 : 25));
+  }
+}
+
+/** shellQuote quotes one word for /bin/sh. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
