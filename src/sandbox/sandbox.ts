@@ -1,0 +1,382 @@
+// Sandbox: one VM with its agent, share and containers. create() boots it (any failure cleans
+// up everything), containers are created through it, and stop() removes every trace.
+
+import { mkdir } from 'node:fs/promises';
+import { Code, HakoError, errorf } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import type { HakoConfig } from '../config/index.js';
+import { probeAccel, type Device, type VmDescription, type Vm } from '../hypervisor/index.js';
+import { QemuHypervisor } from '../hypervisor/qemu/index.js';
+import { BASE_KERNEL_CMDLINE, ensureAssets, type Assets } from '../image/index.js';
+import { SHARE_TAG, Share, mountContainerRootfs, validId, type ContainerRootfs } from '../storage/index.js';
+import { connectAgent, type AgentApi, type AgentLink } from './agent-link.js';
+import { cleanupSandbox } from './cleanup.js';
+import { Container } from './container.js';
+import { sandboxPaths, sandboxesDir, validSandboxId, type SandboxPaths } from './paths.js';
+import { isBindMount, type OciSpec } from './spec.js';
+import { writeState, type SandboxState } from './state.js';
+import { Timings } from './timings.js';
+
+/** AGENT_PORT_NAME is the virtio-serial port of the agent channel (docs/guest-contract.md). */
+export const AGENT_PORT_NAME = 'agent.channel.0';
+
+// How often the owner checks that the agent still answers; a hung VM fails waits promptly.
+const HEARTBEAT_MS = 5000;
+// Cleanup gets its own deadline, never the caller's (maybe aborted) signal.
+const CLEANUP_QUIT_MS = 3000;
+
+/** SandboxCreateOptions configures Sandbox.create. */
+export interface SandboxCreateOptions {
+  id: string;
+  config: HakoConfig;
+  log: Logger;
+  vcpus?: number;
+  memoryMiB?: number;
+  hostname?: string;
+  /** annotations are stored in state.json for `hako ps` (image, command, name). */
+  annotations?: Record<string, string>;
+  signal?: AbortSignal;
+  /** assets skips ensureAssets (tests and benchmarks that built them already). */
+  assets?: Assets;
+}
+
+/** CreateContainerOptions creates a container in a sandbox. */
+export interface CreateContainerOptions {
+  id: string;
+  /** spec is the OCI spec as the host sees it: bind sources are host paths. */
+  spec: OciSpec;
+  /** rootfs is a host directory (mounted by the caller, or from mountImageRootfs). */
+  rootfs: string;
+  stdin: boolean;
+  terminal: boolean;
+  signal?: AbortSignal;
+}
+
+/** Sandbox is a running VM with its agent; one owner (process) drives it. */
+export class Sandbox {
+  readonly id: string;
+  readonly dir: string;
+  readonly paths: SandboxPaths;
+  readonly timings: Timings;
+  private readonly containersById = new Map<string, Container>();
+  private readonly overlays = new Map<string, ContainerRootfs>();
+  private readonly reserved = new Set<string>();
+  private readonly exitListeners: Array<(err: HakoError) => void> = [];
+  private failed: HakoError | undefined;
+  private stopping: Promise<void> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private checking = false;
+  private saving: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly config: HakoConfig,
+    private readonly log: Logger,
+    readonly vm: Vm,
+    private readonly link: AgentLink,
+    private readonly share: Share,
+    private readonly state: SandboxState,
+    timings: Timings,
+  ) {
+    this.id = state.id;
+    this.paths = sandboxPaths(config.runtime.stateDir, state.id);
+    this.dir = this.paths.dir;
+    this.timings = timings;
+    void vm.exited.then((exit) => {
+      if (!this.stopping) this.fail(errorf(Code.UNAVAILABLE, `sandbox ${this.id}: the VM exited unexpectedly: ${exit.detail}`));
+    });
+    link.onClose((err) => {
+      if (!this.stopping) this.fail(errorf(Code.UNAVAILABLE, `sandbox ${this.id}: lost the guest agent: ${err.message}`));
+    });
+    this.heartbeat = setInterval(() => void this.check(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  /** guestDetails is what the agent reported at boot (kernel release, uptime, versions). */
+  get guestDetails(): AgentLink['details'] {
+    return this.link.details;
+  }
+
+  /** api is the raw agent client, for calls the Sandbox does not wrap (network setup). */
+  get api(): AgentApi {
+    return this.link.api;
+  }
+
+  /** failure is why the sandbox is unusable (VM or agent gone), if it is. */
+  get failure(): HakoError | undefined {
+    return this.failed;
+  }
+
+  /**
+   * create builds missing assets, boots QEMU, connects the agent and creates the sandbox in the
+   * guest. Any failure (or an abort of signal) removes everything before the promise rejects.
+   */
+  static async create(opts: SandboxCreateOptions): Promise<Sandbox> {
+    const id = validSandboxId(opts.id);
+    const { config } = opts;
+    const log = opts.log.child({ sandbox: id });
+    const timings = new Timings(log);
+    const paths = sandboxPaths(config.runtime.stateDir, id);
+    const assets = opts.assets ?? (await ensureAssets({ log, cacheDir: config.runtime.cacheDir, signal: opts.signal }));
+    timings.mark('assets-ready');
+    opts.signal?.throwIfAborted();
+    await mkdir(sandboxesDir(config.runtime.stateDir), { recursive: true, mode: 0o711 });
+    try {
+      await mkdir(paths.dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw errorf(Code.ALREADY_EXISTS, `sandbox ${id} already exists (hako rm ${id} removes it)`);
+      throw HakoError.wrap(err, `creating ${paths.dir}`);
+    }
+    const state: SandboxState = {
+      version: 1, id, status: 'creating', created: timings.startedAt.toISOString(), ownerPid: process.pid,
+      qemuPid: 0, containers: [], annotations: { ...opts.annotations },
+    };
+    let vm: Vm | undefined;
+    let link: AgentLink | undefined;
+    try {
+      await writeState(paths.state, state);
+      const deadline = Date.now() + config.agent.bootTimeoutMs;
+      const accel = await probeAccel(config.hypervisor.accel);
+      log.debug('accelerator', { accel: accel.accel.kind, reason: accel.reason });
+      const share = await Share.create(paths.dir, log);
+      const desc = vmDescription(id, config, opts, assets, paths, share, accel.accel);
+      const hv = new QemuHypervisor({ binary: config.hypervisor.path, log });
+      timings.mark('qemu-spawn');
+      vm = await hv.start(desc, { signal: opts.signal, timeoutMs: Math.max(1, deadline - Date.now()) });
+      timings.mark('qmp-ready', { qemuPid: vm.pid, accel: accel.accel.kind });
+      state.qemuPid = vm.pid;
+      await writeState(paths.state, state);
+      link = await connectAgent(paths.agentSocket, { deadline, signal: opts.signal, log, vmExited: vm.exited });
+      const d = link.details;
+      timings.mark('agent-ready', {
+        guestUptimeAtAgentStartMs: Number(d.uptimeAtAgentStartMs),
+        guestUptimeMs: Number(d.uptimeMs),
+        kernelRelease: d.kernelRelease.slice(0, 64),
+        agentVersion: d.agentVersion.slice(0, 64),
+      });
+      await link.api.createSandbox(
+        { sandboxId: id, hostname: (opts.hostname ?? id).slice(0, 63), shareTag: SHARE_TAG },
+        { timeoutMs: config.agent.timeoutMs, signal: opts.signal },
+      );
+      state.status = 'ready';
+      await writeState(paths.state, state);
+      const sb = new Sandbox(config, log, vm, link, share, state, timings);
+      timings.mark('sandbox-ready');
+      return sb;
+    } catch (err) {
+      link?.close();
+      const e = opts.signal?.aborted ? errorf(Code.CANCELLED, 'cancelled', err) : HakoError.from(err);
+      log.warn('sandbox start failed, cleaning up', { err: e });
+      if (vm) await vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
+      await cleanupSandbox(id, { stateDir: config.runtime.stateDir, log }).catch((cerr: unknown) =>
+        log.error('cleanup after a failed start failed', { err: cerr }),
+      );
+      throw HakoError.wrap(e, `starting sandbox ${id}`);
+    }
+  }
+
+  /** onExit calls cb once if the VM or its agent dies unexpectedly (at once if it already has). */
+  onExit(cb: (err: HakoError) => void): void {
+    if (this.failed) queueMicrotask(() => cb(this.failed!));
+    else this.exitListeners.push(cb);
+  }
+
+  private fail(err: HakoError): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.log.error('sandbox failed', { err });
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const c of this.containersById.values()) for (const p of c.processes()) p.fail(err);
+    this.link.close();
+    // A VM whose agent is gone or hung is useless: make sure it does not linger.
+    if (!this.vm.exit()) void this.vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
+    this.state.status = 'failed';
+    this.state.error = err.message;
+    this.persist();
+    for (const cb of this.exitListeners.splice(0)) {
+      try {
+        cb(err);
+      } catch (cbErr) {
+        this.log.error('onExit listener threw', { err: cbErr });
+      }
+    }
+  }
+
+  private async check(): Promise<void> {
+    if (this.checking || this.failed || this.stopping) return;
+    this.checking = true;
+    try {
+      await this.link.api.check({}, { timeoutMs: this.config.agent.timeoutMs });
+    } catch (err) {
+      if (!this.failed && !this.stopping) {
+        const e = HakoError.from(err);
+        const code = e.code === Code.DEADLINE_EXCEEDED ? Code.DEADLINE_EXCEEDED : Code.UNAVAILABLE;
+        this.fail(new HakoError(code, `sandbox ${this.id}: the guest agent did not answer a health check within ${this.config.agent.timeoutMs} ms (${e.message})`, { cause: e }));
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private usable(): void {
+    if (this.failed) throw this.failed;
+    if (this.stopping) throw errorf(Code.FAILED_PRECONDITION, `sandbox ${this.id} is stopping`);
+  }
+
+  /** mountImageRootfs mounts a writable overlay over an unpacked image for container cid; delete() removes it. */
+  async mountImageRootfs(cid: string, lower: string): Promise<string> {
+    this.usable();
+    validId(cid);
+    if (this.overlays.has(cid)) throw errorf(Code.ALREADY_EXISTS, `container ${cid} already has a rootfs`);
+    const rootfs = await mountContainerRootfs(this.dir, cid, lower, this.log);
+    this.overlays.set(cid, rootfs);
+    return rootfs.path;
+  }
+
+  /** createContainer shares rootfs and bind sources with the guest and creates the container there. */
+  async createContainer(opts: CreateContainerOptions): Promise<Container> {
+    this.usable();
+    const cid = validId(opts.id);
+    if (this.containersById.has(cid)) throw errorf(Code.ALREADY_EXISTS, `container ${cid} already exists in sandbox ${this.id}`);
+    const log = this.log.child({ container: cid });
+    const spec = structuredClone(opts.spec) as OciSpec;
+    if (this.reserved.has(cid)) throw errorf(Code.ALREADY_EXISTS, `container ${cid} is being created in sandbox ${this.id}`);
+    this.reserved.add(cid);
+    try {
+      const mounts: string[] = [];
+      spec.root = { ...spec.root, path: await this.share.addRootfs(cid, opts.rootfs) };
+      mounts.push(`${this.share.path}/${spec.root.path}`);
+      let n = 0;
+      for (const m of spec.mounts ?? []) {
+        if (!isBindMount(m)) continue;
+        if (typeof m.source !== 'string' || !m.source.startsWith('/')) {
+          throw errorf(Code.INVALID_ARGUMENT, `bind mount ${m.destination}: source ${JSON.stringify(m.source)} must be an absolute host path`);
+        }
+        const ro = (m.options ?? []).includes('ro');
+        m.source = await this.share.addVolume(cid, n++, m.source, ro);
+        mounts.push(`${this.share.path}/${m.source}`);
+      }
+      spec.process = { ...spec.process, terminal: opts.terminal };
+      const specJson = new TextEncoder().encode(JSON.stringify(spec));
+      await this.link.api.createContainer(
+        { containerId: cid, specJson, stdin: opts.stdin, terminal: opts.terminal },
+        { timeoutMs: this.config.agent.timeoutMs, signal: opts.signal },
+      );
+      const overlay = this.overlays.get(cid);
+      if (overlay) mounts.push(overlay.path);
+      const c = new Container(this.containerHost(log), { id: cid, stdin: opts.stdin, terminal: opts.terminal, mounts });
+      this.containersById.set(cid, c);
+      this.timings.mark('container-created', { container: cid });
+      this.persist();
+      return c;
+    } catch (err) {
+      await this.share.removeContainer(cid).catch((e: unknown) => log.error('unsharing after a failed create', { err: e }));
+      throw HakoError.wrap(err, `creating container ${cid}`);
+    } finally {
+      this.reserved.delete(cid);
+    }
+  }
+
+  private containerHost(log: Logger) {
+    return {
+      api: this.link.api,
+      timeoutMs: this.config.agent.timeoutMs,
+      log,
+      failure: () => this.failed,
+      changed: (c: Container) => {
+        if (c.status === 'running') this.timings.mark('container-started', { container: c.id, pid: c.pid });
+        if (c.status === 'stopped' && c.init.exited) {
+          this.timings.mark('container-exited', { container: c.id, exitStatus: c.init.exited.exitStatus });
+        }
+        this.persist();
+      },
+      removed: async (c: Container) => {
+        this.containersById.delete(c.id);
+        await this.share.removeContainer(c.id);
+        const overlay = this.overlays.get(c.id);
+        this.overlays.delete(c.id);
+        await overlay?.remove();
+        this.persist();
+      },
+    };
+  }
+
+  /** container returns a container by id, or undefined. */
+  container(id: string): Container | undefined {
+    return this.containersById.get(id);
+  }
+
+  /** containers lists the sandbox's containers. */
+  containers(): Container[] {
+    return [...this.containersById.values()];
+  }
+
+  private persist(): void {
+    if (this.state.status === 'stopped') return;
+    this.state.containers = this.containers().map((c) => ({
+      id: c.id,
+      status: c.status,
+      pid: c.pid,
+      mounts: c.mounts,
+      ...(c.init.exited ? { exitStatus: c.init.exited.exitStatus, exitedAt: c.init.exited.exitedAt.toISOString() } : {}),
+    }));
+    const snapshot = structuredClone(this.state);
+    this.saving = this.saving
+      .then(() => (this.stopping && snapshot.status !== 'stopping' ? undefined : writeState(this.paths.state, snapshot)))
+      .catch((err: unknown) => this.log.debug('state.json not written', { err }));
+  }
+
+  /**
+   * stop removes every container, quits QEMU, unmounts everything and removes the sandbox
+   * directory. It works after a VM failure too, and is idempotent.
+   */
+  stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.stopping ??= this.doStop(opts.signal);
+    return this.stopping;
+  }
+
+  private async doStop(signal?: AbortSignal): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.state.status = 'stopping';
+    this.persist();
+    for (const c of this.containers()) {
+      await c.delete({ force: true }).catch((err: unknown) => this.log.warn('removing container during stop', { container: c.id, err }));
+    }
+    if (!this.failed) {
+      await this.link.api.destroySandbox({}, { timeoutMs: Math.min(this.config.agent.timeoutMs, CLEANUP_QUIT_MS) }).catch(() => {});
+    }
+    this.link.close();
+    await this.vm.stop({ signal, timeoutMs: CLEANUP_QUIT_MS }).catch((err: unknown) => this.log.warn('stopping qemu', { err }));
+    await this.saving;
+    this.state.status = 'stopped';
+    for (const o of this.overlays.values()) await o.remove().catch(() => {});
+    await cleanupSandbox(this.id, { stateDir: this.config.runtime.stateDir, log: this.log });
+    this.timings.mark('cleaned-up');
+  }
+}
+
+function vmDescription(
+  id: string,
+  config: HakoConfig,
+  opts: SandboxCreateOptions,
+  assets: Assets,
+  paths: SandboxPaths,
+  share: Share,
+  accel: VmDescription['accel'],
+): VmDescription {
+  const devices: Device[] = [
+    { kind: 'blk', id: 'root', path: assets.rootImage, readonly: true },
+    { kind: '9p', path: share.path, tag: SHARE_TAG, readonly: false },
+    { kind: 'serial-console', logPath: paths.console },
+    { kind: 'virtio-serial-port', name: AGENT_PORT_NAME, socketPath: paths.agentSocket },
+    { kind: 'rng' },
+  ];
+  return {
+    id,
+    vcpus: opts.vcpus ?? config.hypervisor.vcpus,
+    memoryMiB: opts.memoryMiB ?? config.hypervisor.memoryMiB,
+    kernel: { path: assets.kernel, params: [...BASE_KERNEL_CMDLINE.split(' '), ...config.hypervisor.kernelParams] },
+    accel,
+    devices,
+    runtimeDir: paths.dir,
+  };
+}

@@ -1,0 +1,44 @@
+// Boot-path timing marks: milliseconds since a sandbox's creation started, each logged as a
+// structured `timing` line ({msg: "timing", mark, ms, ...}) that the benchmarks parse.
+
+import type { Fields, Logger } from '../log/index.js';
+
+/** TimingMark names a point on the boot and run path. */
+export type TimingMark =
+  | 'assets-ready'
+  | 'qemu-spawn'
+  | 'qmp-ready'
+  | 'agent-ready'
+  | 'sandbox-ready'
+  | 'container-created'
+  | 'container-started'
+  | 'container-exited'
+  | 'cleaned-up';
+
+/** Timings records marks relative to its creation. */
+export class Timings {
+  private readonly t0 = performance.now();
+  /** startedAt is the wall-clock time of mark 0. */
+  readonly startedAt = new Date();
+  private readonly marks = new Map<string, number>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** mark records name (the first time only) and logs it with extra fields; returns the ms. */
+  mark(name: TimingMark, fields?: Fields): number {
+    const ms = Math.round((performance.now() - this.t0) * 10) / 10;
+    if (!this.marks.has(name)) this.marks.set(name, ms);
+    this.log.info('timing', { mark: name, ms, ...fields });
+    return ms;
+  }
+
+  /** get returns the ms of a mark, if recorded. */
+  get(name: TimingMark): number | undefined {
+    return this.marks.get(name);
+  }
+
+  /** toJSON returns every mark as {name: ms}. */
+  toJSON(): Record<string, number> {
+    return Object.fromEntries(this.marks);
+  }
+}
