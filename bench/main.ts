@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ensureContainerd, ensureImage, sweep } from './lib/ctr.js';
 import { machineFacts } from './lib/machine.js';
 import { repoRoot } from './lib/root.js';
-import { availability, runtime, RUNTIMES, type RuntimeName } from './lib/runtimes.js';
+import { availability, prepareHakoAssets, runtime, RUNTIMES, type RuntimeName } from './lib/runtimes.js';
 import { SUITES, type Mode, type Results, type SuiteName } from './lib/results.js';
 import { renderMarkdown } from './lib/report.js';
 import { renderSvg } from './lib/chart.js';
@@ -25,11 +25,12 @@ interface Args {
   runtimes: RuntimeName[];
   out: string;
   dropCaches: boolean;
+  buildAssets: boolean;
   reps?: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { mode: 'full', only: [...SUITES], runtimes: [...RUNTIMES], out: join(repoRoot(), 'bench', 'results'), dropCaches: true };
+  const a: Args = { mode: 'full', only: [...SUITES], runtimes: [...RUNTIMES], out: join(repoRoot(), 'bench', 'results'), dropCaches: true, buildAssets: true };
   for (const arg of argv) {
     const [k, v] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     if (k === '--quick' || k === '--full' || k === '--smoke') a.mode = k.slice(2) as Mode;
@@ -44,8 +45,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--out' && v) a.out = v;
     else if (k === '--reps' && v) a.reps = Number(v);
     else if (k === '--no-drop-caches') a.dropCaches = false;
+    else if (k === '--no-build') a.buildAssets = false;
     else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick|--full|--smoke] [--only=start,boot,exec,memory,io,density] [--runtimes=runc,runsc,hako] [--out=DIR] [--reps=N] [--no-drop-caches]\n');
+      process.stdout.write('usage: npm run bench -- [--quick|--full|--smoke] [--only=start,boot,exec,memory,io,density] [--runtimes=runc,runsc,hako] [--out=DIR] [--reps=N] [--no-drop-caches] [--no-build (do not build missing hako guest assets)]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (try --help)`);
   }
@@ -62,6 +64,10 @@ async function run(args: Args, cfg: ModeConfig): Promise<Results> {
   const machine = await machineFacts();
   progress(`bench: ${args.mode} run on ${machine.cores} cores, accelerator ${machine.accelerator.accel}; image ${image}`);
   const avail = new Map<RuntimeName, { ok: true } | { ok: false; why: string }>();
+  if (args.runtimes.includes('hako') && args.buildAssets) {
+    const why = await prepareHakoAssets(progress);
+    if (why !== undefined) progress(`bench: ${why}`);
+  }
   for (const name of args.runtimes) {
     const a = await availability(name);
     avail.set(name, a);

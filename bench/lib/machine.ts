@@ -4,7 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { runCmd } from './proc.js';
-import { importHako, repoRoot } from './root.js';
+import { probeAccel } from '../../src/hypervisor/accel.js';
+import { repoRoot } from './root.js';
 import { memAvailableMiB } from './pss.js';
 
 /** Machine describes the host a result was measured on. */
@@ -34,13 +35,9 @@ async function firstLine(argv: string[]): Promise<string> {
 }
 
 async function accelerator(): Promise<Machine['accelerator']> {
-  const mod = await importHako('src/hypervisor/accel.js').catch(() => undefined);
-  if (mod === undefined || typeof mod.probeAccel !== 'function') {
-    return { accel: 'unknown', reason: 'src/hypervisor accel probe not built' };
-  }
   try {
-    const c = (await (mod.probeAccel as (p: string) => Promise<{ accel: { kind: string; thread?: string }; reason: string }>)('auto'));
-    return { accel: c.accel.kind + (c.accel.thread ? ` (thread=${c.accel.thread})` : ''), reason: c.reason };
+    const c = await probeAccel('auto');
+    return { accel: c.accel.kind + ('thread' in c.accel && c.accel.thread ? ` (thread=${c.accel.thread})` : ''), reason: c.reason };
   } catch (err) {
     return { accel: 'unknown', reason: `probe failed: ${(err as Error).message}` };
   }

@@ -1,5 +1,5 @@
 // Locates the hako checkout the benchmark runs from (works from bench/ and dist/bench/),
-// so the harness can find bin/hako, the compiled modules and bench/runsc-net-none.
+// so the harness can find the CLI, the shim and bench/runsc-net-none.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,11 +24,4 @@ export function repoRoot(): string {
     if (up === dir) throw new Error('bench: cannot find the hako checkout (package.json named "hako")');
     dir = up;
   }
-}
-
-/** importHako dynamically imports a compiled hako module (e.g. "src/hypervisor/accel.js") and returns undefined when it is not built yet. */
-export async function importHako(rel: string): Promise<Record<string, unknown> | undefined> {
-  const path = join(repoRoot(), 'dist', rel);
-  if (!existsSync(path)) return undefined;
-  return (await import(path)) as Record<string, unknown>;
 }

@@ -3,7 +3,9 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, importHako } from './root.js';
+import { assetStatus, ensureAssets } from '../../src/image/index.js';
+import { Logger, streamSink } from '../../src/log/index.js';
+import { repoRoot } from './root.js';
 import { runCmd } from './proc.js';
 
 /** RuntimeName names a runtime driven through containerd. */
@@ -40,9 +42,28 @@ export function runtime(name: RuntimeName): Runtime {
         timeoutMs: 60_000,
         how: 'ctr run --runtime io.containerd.runc.v2 --runc-binary bench/runsc-net-none (exec /usr/bin/runsc --network=none "$@"; default platform)',
       };
-    case 'hako':
-      return { name, ctrArgs: ['--runtime', 'io.containerd.hako.v2'], timeoutMs: 180_000, how: 'ctr run --runtime io.containerd.hako.v2 (containerd-shim-hako-v2 on PATH)' };
+    case 'hako': {
+      if (shimOnPath() !== undefined || !existsSync(repoShim())) {
+        return { name, ctrArgs: ['--runtime', 'io.containerd.hako.v2'], timeoutMs: 180_000, how: 'ctr run --runtime io.containerd.hako.v2 (containerd-shim-hako-v2 on PATH)' };
+      }
+      // Not installed on PATH yet (`npm run setup` links it): containerd 1.6 also takes the shim's absolute path.
+      return { name, ctrArgs: ['--runtime', repoShim()], timeoutMs: 180_000, how: `ctr run --runtime ${repoShim()} (the shim of this checkout by absolute path; not on PATH)` };
+    }
   }
+}
+
+const SHIM = 'containerd-shim-hako-v2';
+
+function repoShim(): string {
+  return join(repoRoot(), 'bin', SHIM);
+}
+
+/** shimOnPath returns where containerd-shim-hako-v2 is on PATH (containerd resolves io.containerd.hako.v2 there), if anywhere. */
+export function shimOnPath(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir !== '' && existsSync(join(dir, SHIM))) return join(dir, SHIM);
+  }
+  return undefined;
 }
 
 /** Availability says whether a runtime can be measured, and if not, why. */
@@ -50,16 +71,30 @@ export type Availability = { ok: true } | { ok: false; why: string };
 
 /** hakoAssetsProblem returns why hako's guest assets are not ready, or undefined when they are (or cannot be checked). */
 export async function hakoAssetsProblem(): Promise<string | undefined> {
-  const image = await importHako('src/image/index.js');
-  if (image === undefined || typeof image.assetStatus !== 'function') return 'src/image is not built (dist/src/image/index.js missing)';
   try {
-    const status = (await (image.assetStatus as () => Promise<Array<{ asset: string; state: string; detail: string }>>)());
+    const status = await assetStatus();
     const bad = status.filter((s) => s.state !== 'ready');
     if (bad.length > 0) return `guest assets not ready: ${bad.map((s) => `${s.asset}: ${s.detail}`).join('; ')}`;
   } catch (err) {
     return `cannot check guest assets: ${(err as Error).message}`;
   }
   return undefined;
+}
+
+/** prepareHakoAssets builds hako's missing guest assets (kernel, root image, busybox) before anything is timed; returns why not, on failure. */
+export async function prepareHakoAssets(progress: (line: string) => void): Promise<string | undefined> {
+  if ((await hakoAssetsProblem()) === undefined) return undefined;
+  progress('bench: building hako guest assets first (cached afterwards; a kernel build takes minutes)');
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 40 * 60_000);
+  try {
+    await ensureAssets({ log: new Logger(streamSink(process.stderr), 'warn'), signal: ac.signal, onProgress: (e) => progress(`  assets: ${e.asset} ${e.phase}: ${e.message}`) });
+    return undefined;
+  } catch (err) {
+    return `building hako's guest assets failed: ${(err as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** availability checks the static preconditions of a runtime (binaries present); a real run is the final check. */
@@ -72,8 +107,8 @@ export async function availability(name: RuntimeName): Promise<Availability> {
       if (!existsSync('/usr/bin/runsc')) return { ok: false, why: '/usr/bin/runsc is not installed (apt-get install runsc)' };
       return { ok: true };
     case 'hako': {
-      const which = await runCmd(['sh', '-c', 'command -v containerd-shim-hako-v2'], { timeoutMs: 10_000 });
-      if (which.code !== 0) return { ok: false, why: 'containerd-shim-hako-v2 is not on PATH (src/shim not landed or `npm run setup` not run)' };
+      if (shimOnPath() === undefined && !existsSync(repoShim())) return { ok: false, why: 'containerd-shim-hako-v2 is neither on PATH nor in bin/ (src/shim not landed)' };
+      if (!existsSync(join(repoRoot(), 'dist', 'src', 'shim', 'main.js'))) return { ok: false, why: 'the shim is not built (dist/src/shim/main.js missing)' };
       const assets = await hakoAssetsProblem();
       return assets === undefined ? { ok: true } : { ok: false, why: assets };
     }
