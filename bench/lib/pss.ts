@@ -26,8 +26,17 @@ export async function hakoSandboxDirs(): Promise<string[]> {
 }
 
 async function hakoQemuPid(sandbox: string): Promise<number | undefined> {
-  const text = await readFile(join(HAKO_SANDBOXES, sandbox, 'qemu.pid'), 'utf8').catch(() => '');
-  const pid = Number(text.trim());
+  // state.json records qemuPid; a qemu.pid file may exist too. Either is enough.
+  const state = await readFile(join(HAKO_SANDBOXES, sandbox, 'state.json'), 'utf8').catch(() => '');
+  let pid = NaN;
+  try {
+    pid = Number((JSON.parse(state) as { qemuPid?: unknown }).qemuPid);
+  } catch {
+    // not written yet or torn
+  }
+  if (!(Number.isInteger(pid) && pid > 0)) {
+    pid = Number((await readFile(join(HAKO_SANDBOXES, sandbox, 'qemu.pid'), 'utf8').catch(() => '')).trim());
+  }
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 

@@ -38,7 +38,8 @@ export function parseMarks(stderr: string): Mark[] {
     const mark: Mark = { name: rec.mark, ms: rec.ms };
     const epoch = typeof rec.time === 'string' ? Date.parse(rec.time) : NaN;
     if (Number.isFinite(epoch)) mark.epochMs = epoch;
-    const fields = Object.entries(rec).filter(([k, v]) => !SKIP.has(k) && typeof v === 'number') as Array<[string, number]>;
+    // Only durations (…Ms) are worth summarising; pids and exit codes are not.
+    const fields = Object.entries(rec).filter(([k, v]) => !SKIP.has(k) && /Ms$/.test(k) && typeof v === 'number') as Array<[string, number]>;
     if (fields.length > 0) mark.fields = Object.fromEntries(fields);
     marks.push(mark);
   }
