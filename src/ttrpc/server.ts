@@ -72,6 +72,11 @@ export class Server {
     return conn;
   }
 
+  /** connectionCount is the number of open connections (for health checks and leak tests). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   /** listen serves a unix socket at path (mode 0600), replacing a stale socket file. */
   async listen(path: string): Promise<NetServer> {
     await unlink(path).catch((err: NodeJS.ErrnoException) => {
@@ -93,8 +98,11 @@ export class Server {
 
   /** close stops listening and drops every connection. */
   async close(): Promise<void> {
-    await Promise.all([...this.listeners].map((l) => new Promise<void>((r) => l.close(() => r()))));
+    // net.Server.close() only calls back once every connection has ended, so the
+    // connections must be dropped before waiting, not after.
+    const closing = [...this.listeners].map((l) => new Promise<void>((r) => l.close(() => r())));
     for (const c of this.connections) c.close();
+    await Promise.all(closing);
   }
 }
 
