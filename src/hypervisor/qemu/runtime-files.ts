@@ -23,22 +23,29 @@ export function qemuRuntimeFiles(runtimeDir: string): QemuRuntimeFiles {
   };
 }
 
-/** readLogTail returns the last non-empty lines (at most maxLines, from the last maxBytes) of a log file, or '' if unreadable. */
+/** LOG_HEADER_PREFIX starts the lines the driver itself writes into the QEMU log. */
+export const LOG_HEADER_PREFIX = '# hako: ';
+
+/**
+ * readLogTail returns QEMU's last non-empty lines (at most maxLines, from the last maxBytes) of a log
+ * file joined by newlines, skipping the driver's own header lines; '' if unreadable.
+ */
 export async function readLogTail(path: string, maxLines = 5, maxBytes = 4096): Promise<string> {
   let fh;
   try {
     fh = await open(path, 'r');
     const { size } = await fh.stat();
-    const len = Math.min(size, maxBytes);
+    const from = Math.max(size - maxBytes, 0);
+    const len = Math.max(0, size - from);
     const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
+    if (len > 0) await fh.read(buf, 0, len, from);
     const lines = buf
       .toString('utf8')
       .split('\n')
       .map((l) => l.trimEnd())
-      .filter((l) => l.length > 0);
+      .filter((l) => l.length > 0 && !l.startsWith(LOG_HEADER_PREFIX));
     // The first line may be cut in the middle when the file is longer than maxBytes.
-    if (size > maxBytes) lines.shift();
+    if (from > 0 && lines.length > 0) lines.shift();
     return lines.slice(-maxLines).join('\n');
   } catch {
     return '';

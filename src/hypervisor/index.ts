@@ -1,0 +1,34 @@
+// Public surface of the hypervisor layer: VM and device descriptions, the Hypervisor/Vm contracts,
+// optional abilities, description validation and the accelerator probe. Drivers live in subfolders.
+export type {
+  Accel,
+  AccelPreference,
+  BlockDevice,
+  Device,
+  DeviceKind,
+  KernelBoot,
+  NetTapDevice,
+  NinePDevice,
+  RngDevice,
+  SerialConsole,
+  VirtioSerialPort,
+  VmDescription,
+  VsockDevice,
+} from './types.js';
+export type {
+  CallOptions,
+  Hypervisor,
+  QmpAccess,
+  StartOptions,
+  StopOptions,
+  Vm,
+  VmEvent,
+  VmEvents,
+  VmExit,
+  VmExitReason,
+  VmRunState,
+} from './vm.js';
+export { hasEvents, hasQmp } from './vm.js';
+export { validateDescription, MAX_SOCKET_PATH, MAX_KERNEL_CMDLINE } from './validate.js';
+export { chooseAccel, probeAccel, readAccelFacts, DEFAULT_ACCEL_PATHS } from './accel.js';
+export type { AccelChoice, AccelFacts, AccelPaths } from './accel.js';

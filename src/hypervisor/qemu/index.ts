@@ -1,0 +1,13 @@
+// Public surface of the QEMU driver: the Hypervisor implementation, leftover cleanup, the
+// command-line builder and the QMP client (for tools and tests that need them directly).
+export { QemuHypervisor, DEFAULT_START_TIMEOUT_MS } from './qemu-hypervisor.js';
+export type { QemuHypervisorOptions } from './qemu-hypervisor.js';
+export { QemuVm, explainExit } from './qemu-vm.js';
+export { killLeftoverVm } from './leftover.js';
+export type { KillLeftoverOptions } from './leftover.js';
+export { buildQemuArgs, optValue } from './cmdline.js';
+export { QmpClient, qmpErrorOf, DEFAULT_QMP_TIMEOUT_MS } from './qmp.js';
+export type { QmpCallOptions, QmpConnectOptions } from './qmp.js';
+export type { QmpErrorDetail, QmpEvent, QmpGreeting } from './qmp-wire.js';
+export { qemuRuntimeFiles } from './runtime-files.js';
+export type { QemuRuntimeFiles } from './runtime-files.js';
