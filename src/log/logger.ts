@@ -82,5 +82,5 @@ export const nullLogger = new Logger({ write: () => {} }, 'error');
 
 /** parseLevel validates a level name, defaulting to info. */
 export function parseLevel(name: string | undefined): Level {
-  return name !== undefined && name in LEVELS ? (name as Level) : 'info';
+  return name !== undefined && Object.hasOwn(LEVELS, name) ? (name as Level) : 'info';
 }
