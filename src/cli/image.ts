@@ -1,0 +1,29 @@
+// `hako image build [--force]`: build the guest kernel, root image and busybox image with
+// progress lines on stderr; the paths of the results on stdout.
+
+import { Code, errorf } from '../errors/index.js';
+import { ensureAssets, formatElapsed } from '../image/index.js';
+import { flagBool, parseArgs } from './args.js';
+import type { CliContext } from './context.js';
+import { withStartSignals } from './run.js';
+
+/** imageCommand implements `hako image build`. */
+export async function imageCommand(argv: string[], ctx: CliContext): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'build') throw errorf(Code.INVALID_ARGUMENT, `hako image: unknown subcommand ${sub === undefined ? '(none)' : JSON.stringify(sub)}; try hako image build [--force]`);
+  const p = parseArgs(rest, [{ name: 'force' }], { command: 'hako image build' });
+  if (p.positionals.length > 0) throw errorf(Code.INVALID_ARGUMENT, `hako image build: unexpected argument ${p.positionals[0]}`);
+  const started = Date.now();
+  const assets = await withStartSignals((signal) =>
+    ensureAssets({
+      log: ctx.log,
+      cacheDir: ctx.config.runtime.cacheDir,
+      force: flagBool(p, 'force'),
+      signal,
+      onProgress: (e) => process.stderr.write(`[${formatElapsed(e.elapsedMs).padStart(6)}] ${e.asset}: ${e.message}\n`),
+    }),
+  );
+  process.stdout.write(`kernel   ${assets.kernel}\nroot     ${assets.rootImage}\nbusybox  ${assets.busyboxLayout}\narchive  ${assets.busyboxArchive}\n`);
+  process.stderr.write(`hako: guest assets ready in ${formatElapsed(Date.now() - started)}\n`);
+  return 0;
+}
