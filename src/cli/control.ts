@@ -6,11 +6,9 @@ import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { Agent } from '../protocols/generated/hako/agent_pb.js';
 import type { Container, OciProcess, Process, Sandbox } from '../sandbox/index.js';
-import { Client, Server, createClient, dialUnix, registerService, type ServiceClient } from '../ttrpc/index.js';
+import { Server, dialUnix, registerService } from '../ttrpc/index.js';
+import { AgentClient } from '../agent-client/index.js';
 import { readChunk } from './read-chunk.js';
-
-/** ControlApi is the client side of an owner's control socket. */
-export type ControlApi = ServiceClient<typeof Agent>;
 
 /** OWNER_VERSION is what the owner answers to Check, telling it apart from a guest agent. */
 export const OWNER_VERSION = 'hako-owner/1';
@@ -48,7 +46,13 @@ export async function serveControl(opts: ControlOptions): Promise<Server> {
       return { agentVersion: OWNER_VERSION };
     },
     async getGuestDetails() {
-      return sandbox.guestDetails;
+      const d = sandbox.guestDetails;
+      return {
+        ...d,
+        uptimeAtAgentStartMs: BigInt(d.uptimeAtAgentStartMs),
+        uptimeMs: BigInt(d.uptimeMs),
+        memTotalKib: BigInt(d.memTotalKib),
+      };
     },
     async execProcess(req) {
       if (req.processJson.length > MAX_PROCESS_JSON) throw errorf(Code.INVALID_ARGUMENT, 'process JSON is too large');
@@ -127,16 +131,11 @@ export async function serveControl(opts: ControlOptions): Promise<Server> {
   return server;
 }
 
-/** ControlConnection is a client of an owner's control socket. */
-export interface ControlConnection {
-  api: ControlApi;
-  close(): void;
-  onClose(fn: (err: HakoError) => void): void;
-}
-
-/** connectControl dials an owner's control socket; UNAVAILABLE when no owner listens. */
-export async function connectControl(path: string, log: Logger): Promise<ControlConnection> {
+/**
+ * connectControl dials an owner's control socket (UNAVAILABLE when no owner listens). The owner
+ * speaks the agent's API, so the same validating AgentClient drives it.
+ */
+export async function connectControl(path: string, log: Logger, callTimeoutMs?: number): Promise<AgentClient> {
   const sock = await dialUnix(path, { timeoutMs: 5000 });
-  const client = new Client(sock, { log });
-  return { api: createClient(Agent, client), close: () => client.close(), onClose: (fn) => client.onClose(fn) };
+  return new AgentClient(sock, { log, callTimeoutMs });
 }

@@ -44,7 +44,7 @@ export async function execCommand(argv: string[], ctx: CliContext): Promise<numb
   const tty = flagBool(p, 'tty');
   const workdir = flagString(p, 'workdir');
   if (workdir !== undefined && !workdir.startsWith('/')) throw errorf(Code.INVALID_ARGUMENT, `hako exec: --workdir ${workdir} must be absolute`);
-  const conn = await connectControl(sandboxPaths(ctx.config.runtime.stateDir, id).control, ctx.log).catch(async (err: unknown) => {
+  const conn = await connectControl(sandboxPaths(ctx.config.runtime.stateDir, id).control, ctx.log, ctx.config.agent.timeoutMs).catch(async (err: unknown) => {
     const s = await summarize(ctx.config.runtime.stateDir, id);
     throw errorf(Code.FAILED_PRECONDITION, `container ${id} is not running (${s.status})`, err);
   });
@@ -53,15 +53,11 @@ export async function execCommand(argv: string[], ctx: CliContext): Promise<numb
   const spec: Partial<OciProcess> = { args: p.rest, env: parseEnv(flagList(p, 'env')), ...(workdir ? { cwd: workdir } : {}) };
   const size = tty ? terminalSize() : undefined;
   if (size) spec.consoleSize = size;
-  const processJson = new TextEncoder().encode(JSON.stringify(spec));
   const proc = new Process(
-    {
-      api: conn.api, containerId: id, timeoutMs: ctx.config.agent.timeoutMs, log: ctx.log,
-      failure: () => gone, onExit: () => {},
-    },
+    { api: conn, containerId: id, log: ctx.log, failure: () => gone, onExit: () => {} },
     {
       execId, stdin: interactive, terminal: tty,
-      starter: async () => (await conn.api.execProcess({ containerId: id, execId, processJson, stdin: interactive, terminal: tty }, { timeoutMs: ctx.config.agent.timeoutMs })).pid,
+      starter: () => conn.execProcess({ containerId: id, execId, process: spec, stdin: interactive, terminal: tty }),
     },
   );
   conn.onClose((err) => {

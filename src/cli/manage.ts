@@ -56,7 +56,7 @@ export async function killCommand(argv: string[], ctx: CliContext): Promise<numb
     throw errorf(Code.FAILED_PRECONDITION, `container ${id} is not running (${s.status})`, err);
   });
   try {
-    await conn.api.signalProcess({ containerId: id, execId: '', signal, all: flagBool(p, 'all') }, { timeoutMs: ctx.config.agent.timeoutMs });
+    await conn.signalProcess({ containerId: id, execId: '', signal, all: flagBool(p, 'all') }, { timeoutMs: ctx.config.agent.timeoutMs });
   } catch (err) {
     if (HakoError.from(err).code === Code.NOT_FOUND) throw errorf(Code.FAILED_PRECONDITION, `container ${id} is not running (it has exited)`, err);
     throw err;
@@ -96,7 +96,7 @@ async function removeOne(id: string, force: boolean, ctx: CliContext): Promise<v
     // Ask the owner to remove everything itself; it knows its mounts and its VM.
     try {
       const conn = await connectControl(sandboxPaths(stateDir, id).control, ctx.log);
-      await conn.api.destroySandbox({}, { timeoutMs: 5000 }).finally(() => conn.close());
+      await conn.destroySandbox({ timeoutMs: 5000 }).finally(() => conn.close());
     } catch (err) {
       ctx.log.debug('owner did not take the remove request', { err });
     }

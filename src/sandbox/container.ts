@@ -3,16 +3,14 @@
 
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import type { StatsContainerResponse } from '../protocols/generated/hako/agent_pb.js';
-import type { AgentApi } from './agent-link.js';
+import type { AgentClient, ContainerStats } from '../agent-client/index.js';
 import { Process, type ExitInfo } from './process.js';
 import type { OciProcess } from './spec.js';
 import type { ContainerStatus } from './state.js';
 
 /** ContainerHost is what a Container needs from its sandbox. */
 export interface ContainerHost {
-  api: AgentApi;
-  timeoutMs: number;
+  api: AgentClient;
   log: Logger;
   failure(): HakoError | undefined;
   /** changed persists the container's new state. */
@@ -49,7 +47,7 @@ export class Container {
       execId: '',
       stdin: init.stdin,
       terminal: init.terminal,
-      starter: async () => (await host.api.startContainer({ containerId: this.id }, { timeoutMs: host.timeoutMs })).pid,
+      starter: () => host.api.startContainer(this.id),
     });
   }
 
@@ -57,7 +55,6 @@ export class Container {
     return {
       api: this.host.api,
       containerId: this.id,
-      timeoutMs: this.host.timeoutMs,
       log: this.host.log,
       failure: () => this.host.failure(),
       onExit: (p: Process, info: ExitInfo) => this.onProcessExit(p, info),
@@ -92,16 +89,12 @@ export class Container {
     if (!EXEC_ID.test(opts.execId)) throw errorf(Code.INVALID_ARGUMENT, `exec id ${JSON.stringify(opts.execId)} must match ${EXEC_ID.source}`);
     if (this.execs.has(opts.execId)) throw errorf(Code.ALREADY_EXISTS, `exec ${opts.execId} already exists in container ${this.id}`);
     if (this.status !== 'running') throw errorf(Code.FAILED_PRECONDITION, `container ${this.id} is ${this.status}, not running`);
-    const processJson = new TextEncoder().encode(JSON.stringify({ ...opts.process, terminal: opts.terminal }));
+    const process = { ...opts.process, terminal: opts.terminal };
     const p = new Process(this.processHost(), {
       execId: opts.execId,
       stdin: opts.stdin,
       terminal: opts.terminal,
-      starter: async () =>
-        (await this.host.api.execProcess(
-          { containerId: this.id, execId: opts.execId, processJson, stdin: opts.stdin, terminal: opts.terminal },
-          { timeoutMs: this.host.timeoutMs },
-        )).pid,
+      starter: () => this.host.api.execProcess({ containerId: this.id, execId: opts.execId, process, stdin: opts.stdin, terminal: opts.terminal }),
     });
     this.execs.set(opts.execId, p);
     return p;
@@ -123,17 +116,17 @@ export class Container {
     const execId = opts.execId ?? '';
     const p = this.process(execId);
     if (!p) throw errorf(Code.NOT_FOUND, `container ${this.id} has no process ${JSON.stringify(execId)}`);
-    if (!Number.isInteger(signal) || signal < 0 || signal > 64) throw errorf(Code.INVALID_ARGUMENT, `bad signal ${signal}`);
+    if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw errorf(Code.INVALID_ARGUMENT, `bad signal ${signal}`);
     if (p.pid === 0 && !opts.all) throw errorf(Code.FAILED_PRECONDITION, `process ${execId || 'init'} of ${this.id} is not started`);
     if (p.hasExited && !opts.all) throw errorf(Code.NOT_FOUND, `process ${execId || 'init'} of ${this.id} has exited`);
-    await this.host.api.signalProcess({ containerId: this.id, execId, signal, all: opts.all ?? false }, { timeoutMs: this.host.timeoutMs });
+    await this.host.api.signalProcess({ containerId: this.id, execId, signal, all: opts.all ?? false });
   }
 
   /** pause freezes every process of the container. */
   async pause(): Promise<void> {
     this.usable();
     if (this.status !== 'running') throw errorf(Code.FAILED_PRECONDITION, `container ${this.id} is ${this.status}, not running`);
-    await this.host.api.pauseContainer({ containerId: this.id }, { timeoutMs: this.host.timeoutMs });
+    await this.host.api.pauseContainer(this.id);
     this.status = 'paused';
     this.host.changed(this);
   }
@@ -142,31 +135,28 @@ export class Container {
   async resume(): Promise<void> {
     this.usable();
     if (this.status !== 'paused') throw errorf(Code.FAILED_PRECONDITION, `container ${this.id} is ${this.status}, not paused`);
-    await this.host.api.resumeContainer({ containerId: this.id }, { timeoutMs: this.host.timeoutMs });
+    await this.host.api.resumeContainer(this.id);
     this.status = this.init.hasExited ? 'stopped' : 'running';
     this.host.changed(this);
   }
 
   /** update applies OCI LinuxResources (JSON) to the container's cgroup. */
-  async update(resourcesJson: string | Uint8Array): Promise<void> {
+  async update(resourcesJson: string | Uint8Array | object): Promise<void> {
     this.usable();
     const bytes = typeof resourcesJson === 'string' ? new TextEncoder().encode(resourcesJson) : resourcesJson;
-    await this.host.api.updateContainer({ containerId: this.id, resourcesJson: bytes }, { timeoutMs: this.host.timeoutMs });
+    await this.host.api.updateContainer(this.id, bytes);
   }
 
   /** stats returns the container's cgroup v2 figures from the guest. */
-  async stats(): Promise<StatsContainerResponse> {
+  async stats(): Promise<ContainerStats> {
     this.usable();
-    return this.host.api.statsContainer({ containerId: this.id }, { timeoutMs: this.host.timeoutMs });
+    return this.host.api.statsContainer(this.id);
   }
 
   /** pids lists the guest pids of the container's processes. */
   async pids(): Promise<number[]> {
     this.usable();
-    const r = await this.host.api.listProcesses({ containerId: this.id }, { timeoutMs: this.host.timeoutMs });
-    // Bounded: a container cannot have more pids than the guest's pid_max allows (4M).
-    if (r.pids.length > 4 * 1024 * 1024) throw errorf(Code.INTERNAL, 'agent returned too many pids');
-    return [...r.pids];
+    return this.host.api.listProcesses(this.id);
   }
 
   /**
@@ -182,7 +172,7 @@ export class Container {
     let guestErr: unknown;
     if (!this.host.failure()) {
       try {
-        await this.host.api.removeContainer({ containerId: this.id, force: opts.force ?? false }, { timeoutMs: this.host.timeoutMs });
+        await this.host.api.removeContainer(this.id, opts.force ?? false);
       } catch (err) {
         guestErr = err;
       }

@@ -16,4 +16,4 @@ export { defaultSpec, mergeEnv, resolveUser, isBindMount, DEFAULT_PATH, DEFAULT_
 export type { OciSpec, OciProcess, OciMount, SpecInput, Volume } from './spec.js';
 export { Timings } from './timings.js';
 export type { TimingMark } from './timings.js';
-export type { AgentApi, AgentLink } from './agent-link.js';
+export type { AgentClient } from '../agent-client/index.js';

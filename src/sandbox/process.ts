@@ -4,7 +4,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import type { AgentApi } from './agent-link.js';
+import type { AgentClient } from '../agent-client/index.js';
 import { OutputPump, stdinWritable } from './stdio.js';
 
 /** ExitInfo is how a process ended. */
@@ -16,10 +16,9 @@ export interface ExitInfo {
 
 /** ProcessHost is what a Process needs from its container and sandbox. */
 export interface ProcessHost {
-  api: AgentApi;
+  /** api is the agent (or, for `hako exec`, the owner's control socket speaking the same API). */
+  api: AgentClient;
   containerId: string;
-  /** timeoutMs bounds every agent call that is not a long poll. */
-  timeoutMs: number;
   log: Logger;
   /** failure is the reason the sandbox is unusable, if it is. */
   failure(): HakoError | undefined;
@@ -75,17 +74,18 @@ export class Process {
     this.execId = opts.execId;
     this.terminal = opts.terminal;
     this.log = host.log.child({ exec: opts.execId || undefined });
-    const ids = { containerId: host.containerId, execId: opts.execId };
-    this.out = new OutputPump('stdout', (maxLen) => host.api.readStdout({ ...ids, maxLen }), this.log);
+    const cid = host.containerId;
+    const eid = opts.execId;
+    this.out = new OutputPump('stdout', (maxLen) => host.api.readStdout(cid, eid, maxLen), this.log);
     this.stdout = this.out.stream;
     // With a terminal, the pty merges stderr into stdout.
-    this.err = opts.terminal ? null : new OutputPump('stderr', (maxLen) => host.api.readStderr({ ...ids, maxLen }), this.log);
+    this.err = opts.terminal ? null : new OutputPump('stderr', (maxLen) => host.api.readStderr(cid, eid, maxLen), this.log);
     this.stderr = this.err?.stream ?? null;
     this.stdin = opts.stdin
       ? stdinWritable(`${host.containerId}/${opts.execId || 'init'} stdin`, {
           ready: () => this.started.promise.then(() => {}),
-          write: async (data) => (await host.api.writeStdin({ ...ids, data }, { timeoutMs: host.timeoutMs })).len,
-          close: async () => void (await host.api.closeStdin(ids, { timeoutMs: host.timeoutMs })),
+          write: (data) => host.api.writeStdin(cid, eid, data),
+          close: () => host.api.closeStdin(cid, eid),
           gone: () => this.rawExit !== undefined || host.failure() !== undefined,
         }, this.log)
       : null;
@@ -123,10 +123,8 @@ export class Process {
   private async watch(): Promise<void> {
     let info: ExitInfo;
     try {
-      const r = await this.host.api.waitProcess({ containerId: this.host.containerId, execId: this.execId });
-      if (!Number.isInteger(r.exitStatus) || r.exitStatus > 255 + 128) throw errorf(Code.INTERNAL, `agent reported exit status ${r.exitStatus}`);
-      const secs = r.exitedAt ? Number(r.exitedAt.seconds) * 1000 + Math.floor(r.exitedAt.nanos / 1e6) : NaN;
-      info = { exitStatus: r.exitStatus, exitedAt: Number.isFinite(secs) && secs > 0 ? new Date(secs) : new Date() };
+      // AgentClient validates the status range and the timestamp.
+      info = await this.host.api.waitProcess(this.host.containerId, this.execId);
     } catch (err) {
       this.fail(this.host.failure() ?? HakoError.wrap(err, `waiting for process ${this.execId || 'init'}`));
       return;
@@ -166,6 +164,6 @@ export class Process {
       throw errorf(Code.INVALID_ARGUMENT, `bad terminal size ${rows}x${cols}`);
     }
     await this.started.promise;
-    await this.host.api.ttyWinResize({ containerId: this.host.containerId, execId: this.execId, rows, cols }, { timeoutMs: this.host.timeoutMs });
+    await this.host.api.ttyWinResize(this.host.containerId, this.execId, rows, cols);
   }
 }

@@ -9,7 +9,7 @@ import { probeAccel, type Device, type VmDescription, type Vm } from '../hypervi
 import { QemuHypervisor } from '../hypervisor/qemu/index.js';
 import { BASE_KERNEL_CMDLINE, ensureAssets, type Assets } from '../image/index.js';
 import { SHARE_TAG, Share, mountContainerRootfs, validId, type ContainerRootfs } from '../storage/index.js';
-import { connectAgent, type AgentApi, type AgentLink } from './agent-link.js';
+import { AgentClient, type GuestDetailsInfo } from '../agent-client/index.js';
 import { cleanupSandbox } from './cleanup.js';
 import { Container } from './container.js';
 import { sandboxPaths, sandboxesDir, validSandboxId, type SandboxPaths } from './paths.js';
@@ -72,7 +72,9 @@ export class Sandbox {
     private readonly config: HakoConfig,
     private readonly log: Logger,
     readonly vm: Vm,
-    private readonly link: AgentLink,
+    private readonly agent: AgentClient,
+    /** guestDetails is what the agent reported at boot (kernel release, uptime, versions). */
+    readonly guestDetails: GuestDetailsInfo,
     private readonly share: Share,
     private readonly state: SandboxState,
     timings: Timings,
@@ -84,21 +86,16 @@ export class Sandbox {
     void vm.exited.then((exit) => {
       if (!this.stopping) this.fail(errorf(Code.UNAVAILABLE, `sandbox ${this.id}: the VM exited unexpectedly: ${exit.detail}`));
     });
-    link.onClose((err) => {
+    agent.onClose((err) => {
       if (!this.stopping) this.fail(errorf(Code.UNAVAILABLE, `sandbox ${this.id}: lost the guest agent: ${err.message}`));
     });
     this.heartbeat = setInterval(() => void this.check(), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
 
-  /** guestDetails is what the agent reported at boot (kernel release, uptime, versions). */
-  get guestDetails(): AgentLink['details'] {
-    return this.link.details;
-  }
-
-  /** api is the raw agent client, for calls the Sandbox does not wrap (network setup). */
-  get api(): AgentApi {
-    return this.link.api;
+  /** api is the agent client, for calls the Sandbox does not wrap (network setup, OOM events). */
+  get api(): AgentClient {
+    return this.agent;
   }
 
   /** failure is why the sandbox is unusable (VM or agent gone), if it is. */
@@ -131,7 +128,7 @@ export class Sandbox {
       qemuPid: 0, containers: [], annotations: { ...opts.annotations },
     };
     let vm: Vm | undefined;
-    let link: AgentLink | undefined;
+    let agent: AgentClient | undefined;
     try {
       await writeState(paths.state, state);
       const deadline = Date.now() + config.agent.bootTimeoutMs;
@@ -145,25 +142,22 @@ export class Sandbox {
       timings.mark('qmp-ready', { qemuPid: vm.pid, accel: accel.accel.kind });
       state.qemuPid = vm.pid;
       await writeState(paths.state, state);
-      link = await connectAgent(paths.agentSocket, { deadline, signal: opts.signal, log, vmExited: vm.exited });
-      const d = link.details;
+      const a = (agent = await connectAgent(paths.agentSocket, vm, deadline, config, log, opts.signal));
+      const d = await a.getGuestDetails({ signal: opts.signal });
       timings.mark('agent-ready', {
-        guestUptimeAtAgentStartMs: Number(d.uptimeAtAgentStartMs),
-        guestUptimeMs: Number(d.uptimeMs),
-        kernelRelease: d.kernelRelease.slice(0, 64),
-        agentVersion: d.agentVersion.slice(0, 64),
+        guestUptimeAtAgentStartMs: d.uptimeAtAgentStartMs,
+        guestUptimeMs: d.uptimeMs,
+        kernelRelease: d.kernelRelease,
+        agentVersion: d.agentVersion,
       });
-      await link.api.createSandbox(
-        { sandboxId: id, hostname: (opts.hostname ?? id).slice(0, 63), shareTag: SHARE_TAG },
-        { timeoutMs: config.agent.timeoutMs, signal: opts.signal },
-      );
+      await a.createSandbox({ sandboxId: id, hostname: (opts.hostname ?? id).slice(0, 63), shareTag: SHARE_TAG }, { signal: opts.signal });
       state.status = 'ready';
       await writeState(paths.state, state);
-      const sb = new Sandbox(config, log, vm, link, share, state, timings);
+      const sb = new Sandbox(config, log, vm, a, d, share, state, timings);
       timings.mark('sandbox-ready');
       return sb;
     } catch (err) {
-      link?.close();
+      agent?.close();
       const e = opts.signal?.aborted ? errorf(Code.CANCELLED, 'cancelled', err) : HakoError.from(err);
       log.warn('sandbox start failed, cleaning up', { err: e });
       if (vm) await vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
@@ -186,7 +180,7 @@ export class Sandbox {
     this.log.error('sandbox failed', { err });
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const c of this.containersById.values()) for (const p of c.processes()) p.fail(err);
-    this.link.close();
+    this.agent.close();
     // A VM whose agent is gone or hung is useless: make sure it does not linger.
     if (!this.vm.exit()) void this.vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
     this.state.status = 'failed';
@@ -205,7 +199,7 @@ export class Sandbox {
     if (this.checking || this.failed || this.stopping) return;
     this.checking = true;
     try {
-      await this.link.api.check({}, { timeoutMs: this.config.agent.timeoutMs });
+      await this.agent.check({ timeoutMs: this.config.agent.timeoutMs });
     } catch (err) {
       if (!this.failed && !this.stopping) {
         const e = HakoError.from(err);
@@ -257,10 +251,7 @@ export class Sandbox {
       }
       spec.process = { ...spec.process, terminal: opts.terminal };
       const specJson = new TextEncoder().encode(JSON.stringify(spec));
-      await this.link.api.createContainer(
-        { containerId: cid, specJson, stdin: opts.stdin, terminal: opts.terminal },
-        { timeoutMs: this.config.agent.timeoutMs, signal: opts.signal },
-      );
+      await this.agent.createContainer({ containerId: cid, spec: specJson, stdin: opts.stdin, terminal: opts.terminal }, { signal: opts.signal });
       const overlay = this.overlays.get(cid);
       if (overlay) mounts.push(overlay.path);
       const c = new Container(this.containerHost(log), { id: cid, stdin: opts.stdin, terminal: opts.terminal, mounts });
@@ -278,8 +269,7 @@ export class Sandbox {
 
   private containerHost(log: Logger) {
     return {
-      api: this.link.api,
-      timeoutMs: this.config.agent.timeoutMs,
+      api: this.agent,
       log,
       failure: () => this.failed,
       changed: (c: Container) => {
@@ -342,15 +332,49 @@ export class Sandbox {
       await c.delete({ force: true }).catch((err: unknown) => this.log.warn('removing container during stop', { container: c.id, err }));
     }
     if (!this.failed) {
-      await this.link.api.destroySandbox({}, { timeoutMs: Math.min(this.config.agent.timeoutMs, CLEANUP_QUIT_MS) }).catch(() => {});
+      await this.agent.destroySandbox({ timeoutMs: Math.min(this.config.agent.timeoutMs, CLEANUP_QUIT_MS) }).catch(() => {});
     }
-    this.link.close();
+    this.agent.close();
     await this.vm.stop({ signal, timeoutMs: CLEANUP_QUIT_MS }).catch((err: unknown) => this.log.warn('stopping qemu', { err }));
     await this.saving;
     this.state.status = 'stopped';
     for (const o of this.overlays.values()) await o.remove().catch(() => {});
     await cleanupSandbox(this.id, { stateDir: this.config.runtime.stateDir, log: this.log });
     this.timings.mark('cleaned-up');
+  }
+}
+
+/**
+ * connectAgent dials the VM's agent socket and waits until the agent answers, giving up at the
+ * boot deadline (DEADLINE_EXCEEDED), when the VM exits (UNAVAILABLE) or when signal aborts.
+ */
+async function connectAgent(path: string, vm: Vm, deadline: number, config: HakoConfig, log: Logger, signal?: AbortSignal): Promise<AgentClient> {
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let vmGone = false;
+  void vm.exited.then(() => {
+    vmGone = true;
+    ac.abort(errorf(Code.UNAVAILABLE, 'the VM exited'));
+  });
+  let agent: AgentClient | undefined;
+  try {
+    agent = await AgentClient.connect(path, { log, callTimeoutMs: config.agent.timeoutMs, signal: ac.signal, timeoutMs: Math.max(1, deadline - Date.now()) });
+    await agent.waitReady({ signal: ac.signal, timeoutMs: Math.max(1, deadline - Date.now()) });
+    return agent;
+  } catch (err) {
+    agent?.close();
+    if (vmGone) {
+      const exit = await vm.exited;
+      throw errorf(Code.UNAVAILABLE, `the VM exited before its agent answered: ${exit.detail} (see ${path.replace(/agent\.sock$/, 'console.log')})`, err);
+    }
+    const e = HakoError.from(err);
+    if (e.code === Code.DEADLINE_EXCEEDED) {
+      throw errorf(Code.DEADLINE_EXCEEDED, `the guest agent did not answer within agent.boot_timeout_ms (${config.agent.bootTimeoutMs} ms): ${e.message}`, e);
+    }
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
