@@ -1,32 +1,21 @@
 // The real SandboxBackend: src/sandbox's Sandbox.create and cleanupSandbox, with the
-// hako configuration loaded once per shim process.
+// hako configuration (/etc/hako/config.toml or HAKO_CONFIG) loaded once per shim process.
 
-import { loadConfig } from '../config/index.js';
-import type { Logger } from '../log/index.js';
+import { loadConfig, type HakoConfig } from '../config/index.js';
+import { cleanupSandbox, Sandbox } from '../sandbox/index.js';
 import type { SandboxBackend, ShimSandbox } from './sandbox-port.js';
-
-interface SandboxModule {
-  Sandbox: { create(opts: { id: string; config: unknown; log: Logger; signal?: AbortSignal }): Promise<ShimSandbox> };
-  cleanupSandbox(id: string, opts?: { log?: Logger; signal?: AbortSignal }): Promise<void>;
-}
-
-// src/sandbox is written in parallel; it is loaded by name so the shim builds without it.
-const SANDBOX_MODULE = '../sandbox/index.js';
-
-async function sandboxModule(): Promise<SandboxModule> {
-  return (await import(SANDBOX_MODULE)) as SandboxModule;
-}
 
 /** sandboxBackend returns the backend that boots real VMs. */
 export function sandboxBackend(): SandboxBackend {
+  let config: Promise<HakoConfig> | null = null;
+  const cfg = () => (config ??= loadConfig().then((l) => l.config));
   return {
     async create({ id, log, signal }) {
-      const [{ config }, mod] = await Promise.all([loadConfig(), sandboxModule()]);
-      return mod.Sandbox.create({ id, config, log, signal });
+      const sb: ShimSandbox = await Sandbox.create({ id, config: await cfg(), log, signal });
+      return sb;
     },
     async cleanup(id, log) {
-      const mod = await sandboxModule();
-      await mod.cleanupSandbox(id, { log, signal: AbortSignal.timeout(60_000) });
+      await cleanupSandbox(id, { stateDir: (await cfg()).runtime.stateDir, log });
     },
   };
 }
