@@ -25,6 +25,13 @@ export interface AccelChoice {
   reason: string;
 }
 
+/**
+ * DEFAULT_TCG_TB_SIZE_MIB bounds TCG's translation cache. QEMU's default reserves 1 GiB and fills it
+ * as guest code runs: booting the guest and starting node peaked at ~219 MiB RSS with the default,
+ * ~163 MiB with 32 MiB, at the same boot time; 16 MiB saved 19 MiB more but slowed boot from ~6 s to ~10 s.
+ */
+export const DEFAULT_TCG_TB_SIZE_MIB = 32;
+
 const PVM_REASON =
   '/dev/kvm is provided by kvm_pvm, which needs a PVM-patched guest kernel ' +
   '(an ordinary kernel aborts QEMU or crawls under it), and no hardware KVM module (kvm_intel, kvm_amd) is loaded';
@@ -33,7 +40,10 @@ const PVM_REASON =
 export function chooseAccel(preference: AccelPreference, facts: AccelFacts): AccelChoice {
   const tcg = (why: string): AccelChoice => ({
     // One host CPU gains nothing from a thread per vCPU; otherwise the builder decides per VM.
-    accel: facts.hostCpus <= 1 ? { kind: 'tcg', thread: 'single' } : { kind: 'tcg' },
+    accel:
+      facts.hostCpus <= 1
+        ? { kind: 'tcg', thread: 'single', tbSizeMiB: DEFAULT_TCG_TB_SIZE_MIB }
+        : { kind: 'tcg', tbSizeMiB: DEFAULT_TCG_TB_SIZE_MIB },
     reason: `using TCG (software emulation): ${why}`,
   });
   const mods = new Set(facts.modules);

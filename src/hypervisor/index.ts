@@ -30,5 +30,5 @@ export type {
 } from './vm.js';
 export { hasEvents, hasQmp } from './vm.js';
 export { validateDescription, MAX_SOCKET_PATH, MAX_KERNEL_CMDLINE } from './validate.js';
-export { chooseAccel, probeAccel, readAccelFacts, DEFAULT_ACCEL_PATHS } from './accel.js';
+export { chooseAccel, probeAccel, readAccelFacts, parseCpuVirt, parseProcModules, DEFAULT_ACCEL_PATHS, DEFAULT_TCG_TB_SIZE_MIB } from './accel.js';
 export type { AccelChoice, AccelFacts, AccelPaths } from './accel.js';
