@@ -65,7 +65,7 @@ const crun = (args, opts) => spawnSync('crun', ['--root', '/run/crun', ...args],
 // c1: exit status, pid namespace, cgroup namespace.
 t = Date.now();
 let r = crun(['run', '--bundle', bundle('c1', ['sh', '-c',
-  'echo hello from the container; echo pid=$$; echo ns=$(readlink /proc/self/ns/pid); echo cgroup=$(cat /proc/self/cgroup); exit 3'])], 'c1');
+  'echo hello from the container; echo pid=$$; echo ns=$(readlink /proc/self/ns/pid); echo cgroup=$(cat /proc/self/cgroup); exit 3']), 'c1']);
 say('crun-run', { status: r.status, out: (r.stdout + r.stderr).trim(), ms: Date.now() - t, hostPidNs: fs.readlinkSync('/proc/self/ns/pid') });
 
 // c2: resource limits and cgroup placement, then SIGKILL from outside.
