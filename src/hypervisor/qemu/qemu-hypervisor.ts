@@ -2,7 +2,7 @@
 // output in the runtime dir's log, and hands back a QemuVm once QMP answers. Failures leave nothing running.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstat, mkdir, open, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../../errors/index.js';
 import { nullLogger, type Logger } from '../../log/index.js';
 import { abortError, sleep, waitSettled } from '../deadline.js';
@@ -84,6 +84,7 @@ export class QemuHypervisor implements Hypervisor {
       if (spawnError !== undefined) throw HakoError.wrap(spawnError, `cannot run ${this.binary}`);
       log.debug('qemu spawned', { pid: child.pid });
       qmp = await connectWhenReady(files.qmpSocket, processExit, deadline, opts.signal, log);
+      await restrictSockets(files.qmpSocket, desc);
       const startupMs = Date.now() - started;
       log.info('qemu ready', { pid: child.pid, startupMs });
       return new QemuVm({ id: desc.id, child, qmp, processExit, runtimeDir: desc.runtimeDir, log, startupMs });
@@ -104,6 +105,13 @@ export class QemuHypervisor implements Hypervisor {
       throw new HakoError(e.code, `${what}: ${e.message}${logNote}`, { cause: e });
     }
   }
+}
+
+// restrictSockets makes QEMU's listening sockets 0600. QEMU creates them under its umask; the
+// runtime dir's own mode (0700) is the real protection, this narrows what a looser parent exposes.
+async function restrictSockets(qmpSocket: string, desc: VmDescription): Promise<void> {
+  const paths = [qmpSocket, ...desc.devices.flatMap((d) => (d.kind === 'virtio-serial-port' ? [d.socketPath] : []))];
+  await Promise.all(paths.map((p) => chmod(p, 0o600).catch(() => {})));
 }
 
 // cleanupFailedStart kills a half-started QEMU and removes what it created; it has its own deadline.
