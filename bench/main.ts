@@ -77,7 +77,7 @@ async function run(args: Args, cfg: ModeConfig): Promise<Results> {
     format: 'hako-bench/1', mode: args.mode, startedAt: t0.toISOString(), finishedAt: '', durationS: 0, machine, config: cfg, image,
     invocations: Object.fromEntries([
       ...args.runtimes.map((n) => [n, runtime(n).how]),
-      ...(args.runtimes.includes('hako') ? [['hako-run', 'node dist/src/cli/main.js --log-level debug run --rm busybox -- true (HAKO_LOG=debug)']] : []),
+      ...(args.runtimes.includes('hako') ? [['hako-run', 'node dist/src/cli/main.js --log-level info run --rm busybox -- true (hako prints its timing lines at info)']] : []),
     ]),
     start: {}, exec: {}, memory: {}, io: {}, density: {}, skipped: SUITES.filter((s) => !args.only.includes(s)), leftoversSwept: swept,
   };

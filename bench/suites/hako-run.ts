@@ -14,8 +14,8 @@ export interface HakoRunOptions {
   progress: (line: string) => void;
 }
 
-/** HAKO_RUN_ARGS are the CLI arguments after the CLI itself (log level debug makes hako print its timing lines). */
-export const HAKO_RUN_ARGS = ['--log-level', 'debug', 'run', '--rm', 'busybox', '--', 'true'];
+/** HAKO_RUN_ARGS are the CLI arguments after the CLI itself (hako prints its timing lines at info). */
+export const HAKO_RUN_ARGS = ['--log-level', 'info', 'run', '--rm', 'busybox', '--', 'true'];
 
 /** measureHakoRun returns the start latency of `hako run --rm` and the boot-path breakdown of those runs. */
 export async function measureHakoRun(opts: HakoRunOptions): Promise<{ start: Measured<Latency>; boot: Measured<BootPath> }> {
