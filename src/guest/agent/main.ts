@@ -30,15 +30,25 @@ function kernelParam(name: string): string | undefined {
 // The console is the host's console.log: one JSON object per line.
 const log = new Logger(streamSink(process.stderr), parseLevel(kernelParam('hako.agent.log'))).child({ subsystem: 'hako-agent' });
 
+/**
+ * die ends the agent at once. process.exit() cannot be used: Node joins its thread pool
+ * on exit, and one pool thread sits in a blocking read() of the virtio port that never
+ * returns, so exit() would hang and leave a zombie agent (measured). SIGKILL cannot hang.
+ */
+function die(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
+}
+
 function fatal(what: string, err: unknown): never {
   log.error(`fatal: ${what}; the agent exits and the VM powers off`, { err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) });
-  process.exit(1);
+  die();
 }
 process.on('uncaughtException', (err) => fatal('uncaught exception', err));
 process.on('unhandledRejection', (err) => fatal('unhandled promise rejection', err));
 process.on('SIGTERM', () => {
   log.info('SIGTERM: exiting');
-  process.exit(0);
+  die();
 });
 
 function findScript(): string | undefined {
