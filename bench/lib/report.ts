@@ -67,6 +67,11 @@ export function renderMarkdown(r: Results): string {
         out.push(`| ${p.phase} | ${fmtMs(p.ms.median)} | ${fmtMs(p.ms.min)}–${fmtMs(p.ms.max)} | ${total > 0 ? Math.round((100 * p.ms.median) / total) : 0}% |`);
       }
       out.push('');
+      if (r.bootPath.agentSplit.length > 0) {
+        out.push('qmp-ready → agent-ready split with the guest clock (approximate: host and guest clocks):', '', '| part | median ms | min–max ms |', '| --- | ---: | ---: |');
+        for (const p of r.bootPath.agentSplit) out.push(`| ${p.phase} | ${fmtMs(p.ms.median)} | ${fmtMs(p.ms.min)}–${fmtMs(p.ms.max)} |`);
+        out.push('');
+      }
       const extra = Object.entries(r.bootPath.fields).flatMap(([mark, f]) => Object.entries(f).map(([k, s]) => `| ${mark} | ${k} | ${fmtMs(s.median)} | ${fmtMs(s.min)}–${fmtMs(s.max)} |`));
       if (extra.length > 0) out.push('Values logged with the marks:', '', '| mark | field | median | min–max |', '| --- | --- | ---: | ---: |', ...extra, '');
     }

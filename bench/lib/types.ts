@@ -78,5 +78,7 @@ export interface BootPath {
   marks: string[];
   /** fields summarises numeric fields logged with a mark (mark → field → summary), e.g. the guest's uptime at agent start. */
   fields: Record<string, Record<string, Summary>>;
+  /** agentSplit breaks qmp-ready → agent-ready down with the guest's clock (empty when the agent reports no uptimes). */
+  agentSplit: BootPhase[];
   source: string;
 }

@@ -90,3 +90,30 @@ export function markFields(runs: readonly RunMarks[], name: string): Record<stri
   }
   return out;
 }
+
+/**
+ * agentSplit divides qmp-ready → agent-ready with the guest clock the agent reports
+ * (guestUptimeAtAgentStartMs, guestUptimeMs at the handshake): before the guest clock
+ * runs (firmware, kernel decompression), guest kernel + init until the agent's main
+ * module runs, and the agent's own startup until it answers. Approximate: two clocks.
+ */
+export function agentSplit(runs: readonly RunMarks[]): BootPhase[] {
+  const pre: number[] = [];
+  const kernel: number[] = [];
+  const agent: number[] = [];
+  for (const run of runs) {
+    const q = run.marks.find((m) => m.name === 'qmp-ready');
+    const a = run.marks.find((m) => m.name === 'agent-ready');
+    const atStart = a?.fields?.guestUptimeAtAgentStartMs;
+    const atReady = a?.fields?.guestUptimeMs;
+    if (q === undefined || a === undefined || atStart === undefined || atReady === undefined) continue;
+    pre.push(Math.max(0, a.ms - q.ms - atReady));
+    kernel.push(atStart);
+    agent.push(Math.max(0, atReady - atStart));
+  }
+  return [
+    ...sum(pre, 'before the guest clock starts (firmware, kernel load/decompress) ≈ (qmp-ready → agent-ready) − guest uptime at handshake'),
+    ...sum(kernel, 'guest kernel boot + init until the agent starts (guest uptime at agent start)'),
+    ...sum(agent, 'agent startup until it answers the handshake (guest uptime at handshake − at agent start)'),
+  ];
+}

@@ -5,7 +5,7 @@ import { runCmd, describeFailure } from '../lib/proc.js';
 import { hakoCli } from '../lib/runtimes.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { notMeasured, type BootPath, type Latency, type Measured } from '../lib/types.js';
-import { bootPhases, markFields, parseMarks, type RunMarks } from './boot-marks.js';
+import { agentSplit, bootPhases, markFields, parseMarks, type RunMarks } from './boot-marks.js';
 
 /** HakoRunOptions sets how many runs to time and to discard first. */
 export interface HakoRunOptions {
@@ -57,6 +57,6 @@ export async function measureHakoRun(opts: HakoRunOptions): Promise<{ start: Mea
   }
   const boot: Measured<BootPath> = phases.length === 0
     ? notMeasured(`no timing lines ({"msg":"timing","mark":…,"ms":…}) in hako's stderr`)
-    : { ok: true, runs: runs.length, phases, marks: [...names], fields, source: `stderr JSON timing lines of \`hako ${HAKO_RUN_ARGS.join(' ')}\`` };
+    : { ok: true, runs: runs.length, phases, marks: [...names], fields, agentSplit: agentSplit(runs), source: `stderr JSON timing lines of \`hako ${HAKO_RUN_ARGS.join(' ')}\`` };
   return { start, boot };
 }
