@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summarize } from '../../bench/lib/stats.js';
-import { bootPhases, parseMarks } from '../../bench/suites/boot-marks.js';
+import { agentSplit, bootPhases, parseMarks } from '../../bench/suites/boot-marks.js';
 import { parseElapsed } from '../../bench/suites/io.js';
 import { isShimFor } from '../../bench/lib/ctr.js';
 import type { Results } from '../../bench/lib/results.js';
@@ -36,7 +36,17 @@ test('bench helpers: statistics, timing marks, dd timing, shim matching', () => 
     ['qemu → agent', 230],
     ['agent → host process exit', 110],
   ]);
+  const split = agentSplit([{ spawnEpochMs: 0, exitEpochMs: 0, marks: [
+    { name: 'qmp-ready', ms: 500 },
+    { name: 'agent-ready', ms: 4500, fields: { guestUptimeAtAgentStartMs: 2000, guestUptimeMs: 3500 } },
+  ] }]);
+  assert.deepEqual(split.map((p) => p.ms.median), [500, 2000, 1500]);
   assert.equal(parseElapsed('256+0 records in\n256+0 records out\n1.25\n'), 1.25);
+  const split = agentSplit([{ spawnEpochMs: 0, exitEpochMs: 0, marks: [
+    { name: 'qmp-ready', ms: 500 },
+    { name: 'agent-ready', ms: 4500, fields: { guestUptimeAtAgentStartMs: 2000, guestUptimeMs: 3500 } },
+  ] }]);
+  assert.deepEqual(split.map((p) => p.ms.median), [500, 2000, 1500]);
   assert.equal(parseElapsed('no number'), undefined);
   assert.ok(isShimFor(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'default', '-id', 'c1', '-address', 'x'], 'c1'));
   assert.ok(isShimFor(['node', '/usr/local/bin/containerd-shim-hako-v2', '-namespace', 'default', '-id', 'c1'], 'c1'));
