@@ -42,11 +42,6 @@ test('bench helpers: statistics, timing marks, dd timing, shim matching', () => 
   ] }]);
   assert.deepEqual(split.map((p) => p.ms.median), [500, 2000, 1500]);
   assert.equal(parseElapsed('256+0 records in\n256+0 records out\n1.25\n'), 1.25);
-  const split = agentSplit([{ spawnEpochMs: 0, exitEpochMs: 0, marks: [
-    { name: 'qmp-ready', ms: 500 },
-    { name: 'agent-ready', ms: 4500, fields: { guestUptimeAtAgentStartMs: 2000, guestUptimeMs: 3500 } },
-  ] }]);
-  assert.deepEqual(split.map((p) => p.ms.median), [500, 2000, 1500]);
   assert.equal(parseElapsed('no number'), undefined);
   assert.ok(isShimFor(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'default', '-id', 'c1', '-address', 'x'], 'c1'));
   assert.ok(isShimFor(['node', '/usr/local/bin/containerd-shim-hako-v2', '-namespace', 'default', '-id', 'c1'], 'c1'));
