@@ -93,14 +93,14 @@ async function run(args: Args, cfg: ModeConfig): Promise<Results> {
     }
   };
   const reps = (n: RuntimeName): number => args.reps ?? cfg.reps[n];
-  await each('start', RUNTIMES, (n) => measureStart(n, { reps: reps(n), warmup: cfg.warmup, progress }), results.start);
+  await each('start', RUNTIMES, (n) => measureStart(n, { reps: reps(n), warmup: cfg.warmup[n], progress }), results.start);
   if ((args.only.includes('start') || args.only.includes('boot')) && args.runtimes.includes('hako')) {
     progress('bench: hako run (start latency and boot path)');
-    const hr = await measureHakoRun({ reps: args.reps ?? cfg.reps.hako, warmup: cfg.warmup, progress });
+    const hr = await measureHakoRun({ reps: args.reps ?? cfg.reps.hako, warmup: cfg.warmup.hako, progress });
     if (args.only.includes('start')) results.start['hako-run'] = hr.start;
     if (args.only.includes('boot')) results.bootPath = hr.boot;
   }
-  await each('exec', RUNTIMES, (n) => measureExec(n, { reps: reps(n), warmup: cfg.warmup, progress }), results.exec);
+  await each('exec', RUNTIMES, (n) => measureExec(n, { reps: reps(n), warmup: cfg.warmup[n], progress }), results.exec);
   await each('memory', RUNTIMES, (n) => measureMemory(n, { n: cfg.memoryN[n], settleMs: cfg.settleMs[n], deadlineMs: cfg.memoryDeadlineMs, progress }), results.memory);
   await each('io', cfg.ioRuntimes, (n) => measureIo(n, { sizeMiB: cfg.ioMiB, reps: cfg.ioReps, dropHostCaches: args.dropCaches, progress }), results.io);
   await each('density', cfg.densityRuntimes, (n) => measureDensity(n, { ...cfg.density, progress }), results.density);
