@@ -15,6 +15,7 @@ export { DEFAULT_CACHE_DIR } from './paths.js';
 export { GUEST_AGENT_PATH } from './root-image.js';
 export { BUSYBOX_TAG } from './busybox-image.js';
 export { formatElapsed } from './progress.js';
+export { pruneAssets, type PruneOptions } from './prune.js';
 export type { AssetName, ProgressEvent, ProgressFn } from './progress.js';
 
 /** AssetOptions are shared by ensureAssets and assetStatus. */
