@@ -173,6 +173,7 @@ async function compile(src: string, out: string, progress: Progress, signal?: Ab
       cwd: src,
       timeoutMs: COMPILE_TIMEOUT_MS,
       signal,
+      processGroup: true,
       // Fixed build identity: the same inputs give the same `uname -v`.
       env: { ...process.env, KBUILD_BUILD_USER: 'hako', KBUILD_BUILD_HOST: 'hako', KBUILD_BUILD_TIMESTAMP: 'hako' },
       onLine: (line, stream) => {

@@ -15,6 +15,11 @@ export interface RunOptions {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** input is written to the child's stdin, which is then closed. */
   input?: string;
+  /**
+   * processGroup runs the child in its own process group and signals the whole
+   * group on timeout/abort, so `make -j` does not leave compilers running.
+   */
+  processGroup?: boolean;
 }
 
 /** RunResult is what a finished, successful child produced (tails, bounded). */
@@ -40,7 +45,16 @@ export function run(argv: readonly string[], opts: RunOptions): Promise<RunResul
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: opts.processGroup === true,
     });
+    const signalChild = (sig: NodeJS.Signals): void => {
+      try {
+        if (opts.processGroup === true && child.pid !== undefined) process.kill(-child.pid, sig);
+        else child.kill(sig);
+      } catch {
+        // already gone
+      }
+    };
     const out = { stdout: '', stderr: '' };
     const partial = { stdout: '', stderr: '' };
     let killedFor: HakoError | undefined;
@@ -48,8 +62,8 @@ export function run(argv: readonly string[], opts: RunOptions): Promise<RunResul
     const kill = (why: HakoError): void => {
       if (killedFor !== undefined) return;
       killedFor = why;
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      signalChild('SIGTERM');
+      setTimeout(() => signalChild('SIGKILL'), 5000).unref();
     };
     const timer = setTimeout(
       () => kill(errorf(Code.DEADLINE_EXCEEDED, `${cmd} did not finish within ${Math.round(opts.timeoutMs / 1000)} s`)),

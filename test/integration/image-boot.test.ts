@@ -95,6 +95,15 @@ t = Date.now();
 r = crun(['run', '--bundle', bundle('c3', ['sh', '-c', 'tty; echo term-ok'], (s) => { s.process.terminal = true; }), 'c3'], { timeout: 20000 });
 say('crun-terminal', { status: r.status, signal: r.signal, out: ((r.stdout || '') + (r.stderr || '')).trim(), ms: Date.now() - t });
 crun(['delete', '-f', 'c3']);
+// c4: the same, but crun's stdin is a terminal (the serial console): crun then
+// makes the pty itself and relays between it and its own stdio.
+t = Date.now();
+const tty = fs.openSync('/dev/ttyS0', 'r+');
+r = crun(['run', '--bundle', bundle('c4', ['sh', '-c', 'tty; echo term-ok; exit 4'], (s) => { s.process.terminal = true; }), 'c4'],
+  { timeout: 20000, stdio: [tty, 'pipe', 'pipe'] });
+fs.closeSync(tty);
+say('crun-terminal-tty', { status: r.status, signal: r.signal, out: ((r.stdout || '') + (r.stderr || '')).trim(), ms: Date.now() - t });
+crun(['delete', '-f', 'c4']);
 
 say('done', { uptime: uptime() });
 `;
@@ -265,4 +274,7 @@ test('crun run with process.terminal=true and no console socket', () => {
   // Documented behaviour, whatever it is: the report shows it; it must not hang.
   assert.ok(t.status !== null, `crun returned: ${JSON.stringify(t)}`);
   process.stderr.write(`crun terminal=true without --console-socket: ${JSON.stringify(t)}\n`);
+  const tty = report<{ status: number | null; out: string }>('crun-terminal-tty');
+  process.stderr.write(`crun terminal=true, stdin a tty: ${JSON.stringify(tty)}\n`);
+  assert.ok(tty.status !== null, `crun returned: ${JSON.stringify(tty)}`);
 });
