@@ -211,3 +211,47 @@ test('maxInFlight bounds concurrent calls per connection with RESOURCE_EXHAUSTED
     await l.close();
   }
 });
+
+test('a client that sends requests but never reads answers cannot make the server buffer without bound', async () => {
+  const server = echoServer();
+  const l = await listenTemp(server);
+  try {
+    const r = await l.raw();
+    r.sock.pause(); // never read: every answer stays with the server or in the kernel
+    // Zero-length requests are valid (empty) Requests, each answered UNIMPLEMENTED: ~5x amplification.
+    const burst = Buffer.concat(Array.from({ length: 2000 }, (_, i) => encodeFrame(2 * i + 1, FrameType.Request, 0, new Uint8Array())));
+    gc();
+    const base = process.memoryUsage().arrayBuffers + process.memoryUsage().heapUsed;
+    let sent = 0;
+    let sentAtStall = -1;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 2500) {
+      if (sentAtStall < 0 && Date.now() - t0 > 1500) sentAtStall = sent;
+      // Keep at most 256 KiB queued on our side; the rest is up to the server's reading.
+      if (r.sock.writableLength > 256 << 10) {
+        await new Promise((res) => setTimeout(res, 10));
+        continue;
+      }
+      r.sock.write(burst);
+      sent += burst.length;
+      await new Promise((res) => setImmediate(res));
+    }
+    gc();
+    const grown = process.memoryUsage().arrayBuffers + process.memoryUsage().heapUsed - base;
+    const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+    assert.equal(sent, sentAtStall, `the server kept reading (${mib(sentAtStall)} -> ${mib(sent)} MiB in the last second) while nobody read its answers`);
+    assert.ok(grown < 16 << 20, `memory grew by ${mib(grown)} MiB after ${mib(sent)} MiB of requests nobody read answers to`);
+    // Once the client reads again, the server resumes and answers everything.
+    const want = (1 << 30) | 1;
+    r.sock.resume();
+    await r.request(want, SVC, 'Echo', enc('resumed'));
+    await waitFor(() => {
+      const hit = r.frames.some((f) => f.streamId === want);
+      if (!hit) r.frames.length = 0; // drop the UNIMPLEMENTED answers as they come
+      return hit;
+    }, 30_000, 'the answer after resuming');
+    assert.equal(dec((await r.response(want)).payload), 'resumed');
+  } finally {
+    await l.close();
+  }
+});

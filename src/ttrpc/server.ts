@@ -110,6 +110,7 @@ export class Server {
 export class ServerConnection {
   private readonly inFlight = new Map<number, AbortController>();
   private closed = false;
+  private paused = false;
 
   constructor(private readonly server: Server, private readonly stream: Duplex) {
     const reader = new FrameReader(
@@ -216,9 +217,19 @@ export class ServerConnection {
 
   private write(streamId: number, data: Uint8Array): void {
     if (this.closed) return;
-    this.stream.write(encodeFrame(streamId, FrameType.Response, 0, data), (err) => {
+    const ok = this.stream.write(encodeFrame(streamId, FrameType.Response, 0, data), (err) => {
       if (err) this.close();
     });
+    // A peer that sends requests but does not read the answers would make us buffer
+    // without bound: stop reading its requests until our answers drain.
+    if (!ok && !this.paused) {
+      this.paused = true;
+      this.stream.pause();
+      this.stream.once('drain', () => {
+        this.paused = false;
+        this.stream.resume();
+      });
+    }
   }
 }
 
