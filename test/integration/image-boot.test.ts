@@ -126,7 +126,7 @@ let boot: Boot;
 before(async () => {
   const log = new Logger(streamSink(process.stderr), 'info');
   work = await mkdtemp(join(tmpdir(), 'hako-image-boot-'));
-  const agentFile = join(tmpdir(), 'hako-image-boot-agent.mjs');
+  const agentFile = join(work, 'hako-image-boot-agent.mjs');
   await writeFile(agentFile, TEST_AGENT);
   // The kernel is shared with the real assets; the root image differs only by its agent.
   assets = await ensureAssets({ log, agentFile });
@@ -217,7 +217,10 @@ test('the guest boots, runs the agent under node and powers off when it exits', 
   assert.match(boot.console, /hako: agent exited with status 0, powering off/);
   const init = report<{ line: string }>('dmesg-init');
   assert.match(init.line, /Run \/sbin\/init as init process/);
-  process.stderr.write(`boot timings: ${JSON.stringify({ wall: boot.wall, guestAgentStart: start, init: init.line })}\n`);
+  const initAt = Number(/\[\s*([\d.]+)\]/.exec(init.line)?.[1]);
+  process.stderr.write(`boot timings (guest uptime, s): /sbin/init ${initAt}, node exec ${(start.uptime - start.processUptime).toFixed(2)}, ` +
+    `agent first JS ${start.uptime}; host wall (ms): first output ${boot.wall.firstOutput}, agent ${boot.wall['agent-start']}, ` +
+    `QEMU exit ${boot.wall.exit}\n`);
 });
 
 test('uname -r is the 6.1 kernel and node -e runs in the guest', () => {
