@@ -1,0 +1,90 @@
+// runAgent: everything hako-agent does at start, with no work at module load, so the same
+// code can run from the plain bundle (main.ts) or from a V8 startup snapshot.
+
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { Logger, parseLevel, streamSink } from '../../log/index.js';
+import { Agent } from '../../protocols/generated/hako/agent_pb.js';
+import { registerService, Server } from '../../ttrpc/index.js';
+import { agentService } from './agent-service.js';
+import { ContainerManager } from './containers.js';
+import { AGENT_VERSION, GuestInfo, uptimeMs } from './guest-info.js';
+import { OomWatcher } from './oom-watch.js';
+import { AGENT_PORT_NAME, findPort, PortChannel } from './port-channel.js';
+import { SandboxSetup } from './sandbox-setup.js';
+
+/** kernelParam returns a hako.* parameter from the kernel command line. */
+function kernelParam(name: string): string | undefined {
+  try {
+    for (const word of readFileSync('/proc/cmdline', 'utf8').trim().split(/\s+/)) {
+      if (word.startsWith(`${name}=`)) return word.slice(name.length + 1);
+    }
+  } catch {
+    // no /proc: not in the guest
+  }
+  return undefined;
+}
+
+/**
+ * die ends the agent at once. process.exit() cannot be used: Node joins its thread pool
+ * on exit, and one pool thread sits in a blocking read() of the virtio port that never
+ * returns, so exit() would hang and leave a zombie agent (measured). SIGKILL cannot hang.
+ */
+function die(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
+}
+
+function findScript(): string | undefined {
+  for (const p of ['/usr/bin/script', '/bin/script']) {
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
+
+/** runAgent starts the agent: logging to the console, fatal-error handling, the port and the service. */
+export function runAgent(): void {
+  const startUptimeMs = uptimeMs();
+  const nodeStartUptimeMs = Math.max(0, startUptimeMs - Math.round(process.uptime() * 1000));
+  // The console is the host's console.log: one JSON object per line.
+  const log = new Logger(streamSink(process.stderr), parseLevel(kernelParam('hako.agent.log'))).child({ subsystem: 'hako-agent' });
+  const fatal = (what: string, err: unknown): never => {
+    log.error(`fatal: ${what}; the agent exits and the VM powers off`, { err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) });
+    die();
+  };
+  process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+  process.on('unhandledRejection', (err) => fatal('unhandled promise rejection', err));
+  process.on('SIGTERM', () => {
+    log.info('SIGTERM: exiting');
+    die();
+  });
+
+  const start = async (): Promise<void> => {
+    const oom = new OomWatcher(log.child({ subsystem: 'oom' }));
+    const sandbox = new SandboxSetup(log);
+    const scriptPath = findScript();
+    const containers = new ContainerManager({ log, oom, shareReady: () => sandbox.shareReady(), scriptPath });
+    const server = new Server({ log: log.child({ subsystem: 'ttrpc' }) });
+    registerService(server, Agent, agentService({ log, info: new GuestInfo(startUptimeMs), sandbox, containers, oom }));
+    const port = await findPort(AGENT_PORT_NAME);
+    await PortChannel.open(port, {
+      log,
+      onSession: (stream) => server.serve(stream),
+      onFatal: (err) => fatal('the agent port failed', err),
+    });
+    log.info('hako-agent ready', {
+      version: AGENT_VERSION,
+      port,
+      nodeStartUptimeMs,
+      mainStartUptimeMs: startUptimeMs,
+      readyUptimeMs: uptimeMs(),
+      tty: scriptPath ?? 'none (no util-linux script: terminals fall back to pipes)',
+      threadpool: process.env.UV_THREADPOOL_SIZE ?? 'default (4)',
+    });
+  };
+  start().catch((err) => fatal('startup failed', err));
+}
