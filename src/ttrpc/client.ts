@@ -101,9 +101,8 @@ export class Client {
     }
     return new Promise<Uint8Array>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const onAbort = () => {
-        if (this.take(id)) reject(abortError(opts.signal!, where));
-      };
+      // Through the pending entry's reject, so that the timer is cleared too.
+      const onAbort = () => this.take(id)?.reject(abortError(opts.signal!, where));
       const done = () => {
         if (timer) clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);

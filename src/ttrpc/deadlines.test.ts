@@ -202,3 +202,22 @@ test('dialUnix: missing socket is UNAVAILABLE; an aborted signal is CANCELLED', 
   await assert.rejects(dialUnix('unix:///nonexistent/hako.sock'), { code: Code.UNAVAILABLE });
   await assert.rejects(dialUnix('/nonexistent/hako.sock', { signal: AbortSignal.abort() }), { code: Code.CANCELLED });
 });
+
+test('an aborted call leaves no timer behind, so a process can exit', async () => {
+  const server = new Server();
+  server.register(SVC, 'Block', blockUntilAbort([]));
+  const l = await listenTemp(server);
+  try {
+    const c = await l.client();
+    const timers = () => process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
+    const before = timers();
+    const ac = new AbortController();
+    const p = c.call(SVC, 'Block', empty, { signal: ac.signal, timeoutMs: 600_000 });
+    assert.equal(timers(), before + 1, 'the call arms one timer');
+    ac.abort();
+    await assert.rejects(p, { code: Code.CANCELLED });
+    assert.equal(timers(), before, 'the timer is cleared when the call is cancelled');
+  } finally {
+    await l.close();
+  }
+});

@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { create, toBinary } from '@bufbuild/protobuf';
 import { Code } from '../errors/index.js';
+import { RequestSchema } from '../protocols/generated/ttrpc_pb.js';
 import { listenTemp, waitFor } from '../../test/lib/ttrpc-harness.js';
 import { encodeFrame, FrameType, HEADER_SIZE, MAX_MESSAGE_SIZE } from './frame.js';
 import { Server } from './server.js';
@@ -251,6 +253,27 @@ test('a client that sends requests but never reads answers cannot make the serve
       return hit;
     }, 30_000, 'the answer after resuming');
     assert.equal(dec((await r.response(want)).payload), 'resumed');
+  } finally {
+    await l.close();
+  }
+});
+
+test('requests that follow a fatal frame in the same chunk are not dispatched', async () => {
+  let calls = 0;
+  const server = echoServer();
+  server.register(SVC, 'Count', async () => {
+    calls++;
+    return new Uint8Array();
+  });
+  const l = await listenTemp(server);
+  try {
+    const r = await l.raw();
+    const count = toBinary(RequestSchema, create(RequestSchema, { service: SVC, method: 'Count' }));
+    // An even stream id closes the connection; the odd one after it must not run.
+    await r.write(Buffer.concat([encodeFrame(2, FrameType.Request, 0, count), encodeFrame(3, FrameType.Request, 0, count), encodeFrame(5, FrameType.Request, 0, count)]));
+    await r.closed;
+    await new Promise((res) => setTimeout(res, 50));
+    assert.equal(calls, 0, 'no handler ran after the connection was condemned');
   } finally {
     await l.close();
   }

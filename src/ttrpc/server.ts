@@ -152,6 +152,7 @@ export class ServerConnection {
   }
 
   private dispatch(streamId: number, data: Buffer): void {
+    if (this.closed) return; // later frames of the chunk that condemned the connection
     if (streamId % 2 === 0) {
       this.server.log.warn('ttrpc: closing connection after request on an even stream id', { streamId });
       this.close();
