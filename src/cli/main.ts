@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HakoError } from '../errors/index.js';
-import { Logger, streamSink, type Level } from '../log/index.js';
+import { Logger, streamSink, type Level, type Sink } from '../log/index.js';
 import { loadConfig } from '../config/index.js';
 import { checkCommand } from './check.js';
 import type { CliContext } from './context.js';
@@ -74,12 +74,16 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const loaded = await loadConfig({ path: configPath });
-  // Users see warnings only unless they ask; the timing lines are info (benchmarks pass --log-level).
-  const lvl: Level = level ?? 'warn';
+  // Users see errors only, in words, unless they ask; with --log-level the lines are JSON (the
+  // benchmarks read the info-level timing lines).
+  const lvl: Level = level ?? 'error';
+  const stderrSink = level ? streamSink(process.stderr) : humanSink(process.stderr);
   const ctx: CliContext = {
     config: loaded.config,
-    log: new Logger(streamSink(process.stderr), lvl),
+    log: new Logger(stderrSink, lvl),
+    stderrSink,
     level: level ?? loaded.config.log.level,
+    stderrLevel: lvl,
     mainPath: fileURLToPath(import.meta.url),
     globalArgs,
   };
@@ -103,6 +107,20 @@ export async function main(argv: string[]): Promise<number> {
     default:
       throw new CliExit(EXIT_ERROR, `unknown command ${JSON.stringify(command)}; see hako --help`);
   }
+}
+
+/** humanSink turns JSON log lines into `hako: level: message (error)` for people. */
+function humanSink(stream: NodeJS.WritableStream): Sink {
+  return {
+    write: (line) => {
+      try {
+        const r = JSON.parse(line) as { level?: string; msg?: string; err?: { message?: string } };
+        stream.write(`hako: ${r.level ?? 'log'}: ${r.msg ?? ''}${r.err?.message ? ` (${r.err.message})` : ''}\n`);
+      } catch {
+        stream.write(line);
+      }
+    },
+  };
 }
 
 /** report prints an error as `hako: message` and returns the exit status for it. */

@@ -93,12 +93,18 @@ async function removeOne(id: string, force: boolean, ctx: CliContext): Promise<v
       throw errorf(Code.FAILED_PRECONDITION, `container ${id} belongs to another owner (pid ${ownerPid}, e.g. the containerd shim); remove it there`);
     }
     if (!force) throw errorf(Code.FAILED_PRECONDITION, `container ${id} is ${s.status}: stop it first (hako kill ${id}) or use hako rm -f`);
-    // Ask the owner to remove everything itself; it knows its mounts and its VM.
+    // Ask the owner to remove everything itself; it knows its mounts and its VM. An owner still
+    // starting has no control socket yet: SIGTERM makes it cancel the start and clean up.
     try {
       const conn = await connectControl(sandboxPaths(stateDir, id).control, ctx.log);
       await conn.destroySandbox({ timeoutMs: 5000 }).finally(() => conn.close());
     } catch (err) {
-      ctx.log.debug('owner did not take the remove request', { err });
+      ctx.log.debug('owner did not take the remove request; sending SIGTERM', { err });
+      try {
+        process.kill(ownerPid, 'SIGTERM');
+      } catch {
+        // gone meanwhile
+      }
     }
     const deadline = Date.now() + 20_000;
     while ((await pidAlive(ownerPid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

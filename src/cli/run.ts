@@ -128,7 +128,7 @@ async function runDetached(plan: RunPlan, ctx: CliContext, signal: AbortSignal):
       } catch {
         continue;
       }
-      if (msg.type === 'log') process.stderr.write(msg.line.endsWith('\n') ? msg.line : msg.line + '\n');
+      if (msg.type === 'log') ctx.stderrSink.write(msg.line.endsWith('\n') ? msg.line : msg.line + '\n');
       else if (msg.type === 'ready') result ??= { status: 0, id: msg.id };
       else if (msg.type === 'error') result ??= { status: msg.status, message: msg.message };
     }

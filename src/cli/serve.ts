@@ -4,7 +4,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { HakoError } from '../errors/index.js';
-import { Logger, type Sink } from '../log/index.js';
+import { Logger, type Level, type Sink } from '../log/index.js';
 import type { CliContext } from './context.js';
 import { CliExit, EXIT_ERROR } from './exit.js';
 import { startOwned } from './owner.js';
@@ -25,13 +25,19 @@ export async function serveCommand(ctx: CliContext): Promise<number> {
   // Before readiness, log lines go to the parent's stderr; afterwards to owner.log in the sandbox dir.
   let file: WriteStream | undefined;
   let started = false;
+  const order: Level[] = ['debug', 'info', 'warn', 'error'];
+  const shown = (line: string): boolean => {
+    const m = /"level":"(\w+)"/.exec(line);
+    return order.indexOf((m?.[1] ?? 'error') as Level) >= order.indexOf(ctx.stderrLevel);
+  };
   const sink: Sink = {
     write: (line) => {
       if (file) file.write(line);
-      else if (!started) send({ type: 'log', line });
+      else if (!started && shown(line)) send({ type: 'log', line });
     },
   };
-  const log = new Logger(sink, ctx.level);
+  const finest = order[Math.min(order.indexOf(ctx.level), order.indexOf(ctx.stderrLevel))]!;
+  const log = new Logger(sink, finest);
   const plan = JSON.parse(await readAll(process.stdin)) as RunPlan;
   let owned;
   try {

@@ -87,7 +87,15 @@ export class Sandbox {
       if (!this.stopping) this.fail(errorf(Code.UNAVAILABLE, `sandbox ${this.id}: the VM exited unexpectedly: ${exit.detail}`));
     });
     agent.onClose((err) => {
-      if (!this.stopping) this.fail(errorf(Code.UNAVAILABLE, `sandbox ${this.id}: lost the guest agent: ${err.message}`));
+      if (this.stopping || this.failed) return;
+      // When QEMU dies its socket closes first: give the exit a moment so the error says why.
+      const grace = new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref());
+      void Promise.race([vm.exited, grace]).then((exit) => {
+        if (this.stopping) return;
+        this.fail(errorf(Code.UNAVAILABLE, exit
+          ? `sandbox ${this.id}: the VM exited unexpectedly: ${exit.detail}`
+          : `sandbox ${this.id}: lost the guest agent: ${err.message}`));
+      });
     });
     this.heartbeat = setInterval(() => void this.check(), HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -159,7 +167,7 @@ export class Sandbox {
     } catch (err) {
       agent?.close();
       const e = opts.signal?.aborted ? errorf(Code.CANCELLED, 'cancelled', err) : HakoError.from(err);
-      log.warn('sandbox start failed, cleaning up', { err: e });
+      log[e.code === Code.CANCELLED ? 'info' : 'warn']('sandbox start failed, cleaning up', { err: e });
       if (vm) await vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
       await cleanupSandbox(id, { stateDir: config.runtime.stateDir, log }).catch((cerr: unknown) =>
         log.error('cleanup after a failed start failed', { err: cerr }),
@@ -177,7 +185,7 @@ export class Sandbox {
   private fail(err: HakoError): void {
     if (this.failed) return;
     this.failed = err;
-    this.log.error('sandbox failed', { err });
+    this.log.warn('sandbox failed', { err });
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const c of this.containersById.values()) for (const p of c.processes()) p.fail(err);
     this.agent.close();
