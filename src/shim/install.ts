@@ -16,6 +16,8 @@ const run = promisify(execFile);
 
 /** RUNTIME_TYPE is the containerd runtime name that maps to containerd-shim-hako-v2. */
 export const RUNTIME_TYPE = 'io.containerd.hako.v2';
+/** DEFAULT_CONTAINERD_LOG receives containerd's output when hako starts it without systemd. */
+export const DEFAULT_CONTAINERD_LOG = '/var/log/containerd.log';
 /** CRI_RUNTIME_TABLE is the config.toml table that registers the runtime for CRI (config version 2). */
 export const CRI_RUNTIME_TABLE = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hako]';
 
@@ -115,12 +117,14 @@ export async function installShim(o: InstallOptions = {}): Promise<InstallResult
   if (restart !== 'never') {
     const pid = await containerdPid();
     if (pid === null) {
-      await startContainerd(socket, [], log);
+      await startContainerd(socket, [], log, DEFAULT_CONTAINERD_LOG);
       containerd = 'started';
     } else if (restart === 'always' || configChanged) {
       const args = await readCmdline(pid);
+      // Keep writing where the running containerd wrote (whoever started it chose that file).
+      const logPath = await readlink(`/proc/${pid}/fd/2`).catch(() => DEFAULT_CONTAINERD_LOG);
       await stopContainerd(pid);
-      await startContainerd(socket, args.slice(1), log);
+      await startContainerd(socket, args.slice(1), log, logPath.startsWith('/') && !logPath.includes(' (deleted)') ? logPath : DEFAULT_CONTAINERD_LOG);
       containerd = 'restarted';
     } else {
       containerd = 'left running';
@@ -159,18 +163,18 @@ async function stopContainerd(pid: number): Promise<void> {
   throw new HakoError(Code.DEADLINE_EXCEEDED, `containerd (pid ${pid}) did not exit within 20 s of SIGTERM`);
 }
 
-async function startContainerd(socket: string, args: string[], log: Logger): Promise<void> {
+async function startContainerd(socket: string, args: string[], log: Logger, logPath: string): Promise<void> {
   if (!(await systemd('start'))) {
-    // No systemd (containers, CI): run it detached, its log next to the others in /var/log.
-    const fd = openSync('/var/log/containerd.log', 'a');
+    // No systemd (containers, CI): run it detached, appending its output to logPath.
+    const fd = openSync(logPath, 'a');
     const child = spawn('containerd', args, { detached: true, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     child.unref();
-    log.info('started containerd', { pid: child.pid, args });
+    log.info('started containerd', { pid: child.pid, args, logPath });
   }
   const end = Date.now() + 30_000;
   while (!(await canConnect(socket))) {
-    if (Date.now() > end) throw new HakoError(Code.DEADLINE_EXCEEDED, `containerd did not listen on ${socket} within 30 s (see /var/log/containerd.log)`);
+    if (Date.now() > end) throw new HakoError(Code.DEADLINE_EXCEEDED, `containerd did not listen on ${socket} within 30 s (see its log)`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

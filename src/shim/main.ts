@@ -34,9 +34,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'delete': {
       const { deleteTask } = await import('./delete.js');
-      const { sandboxBackend } = await import('./sandbox-backend.js');
       const log = new Logger(streamSink(process.stderr), f.debug ? 'debug' : 'warn');
-      const out = await deleteTask(f, { bundle: f.bundle || process.cwd(), backend: async () => sandboxBackend(), log });
+      // The sandbox code loads only when the shim is dead and a VM may need cleaning up.
+      const backend = async () => (await import('./sandbox-backend.js')).sandboxBackend();
+      const out = await deleteTask(f, { bundle: f.bundle || process.cwd(), backend, log });
       await new Promise<void>((r) => process.stdout.write(out, () => r()));
       return 0;
     }

@@ -231,3 +231,17 @@ test('pause/resume publish events; stats is cgroups v2 Metrics; connect reports 
     t.cleanup();
   }
 });
+
+test('killing a created, never started task ends it so a forced delete does not hang', async () => {
+  const t = setup();
+  try {
+    await t.call('create', t.createReq());
+    const w = t.call('wait', { id: 'c1', execId: '' });
+    await t.call('kill', { id: 'c1', execId: '', signal: 9, all: true });
+    assert.equal((await w).exitStatus, 137);
+    await t.call('delete', { id: 'c1', execId: '' });
+    assert.deepEqual(t.topics(), ['/tasks/create', '/tasks/exit', '/tasks/delete']);
+  } finally {
+    t.cleanup();
+  }
+});

@@ -23,6 +23,8 @@ export const PROCESS_SPEC_TYPE_URL = 'types.containerd.io/opencontainers/runtime
 const DRAIN_TIMEOUT_MS = 5_000;
 /** SANDBOX_CREATE_TIMEOUT_MS bounds a VM boot (a cold TCG boot takes a few seconds). */
 const SANDBOX_CREATE_TIMEOUT_MS = 120_000;
+/** NON_FATAL_SIGNALS do not end a process by default: 0 (probe), CHLD, CONT, STOP, TSTP, TTIN, TTOU, URG, WINCH. */
+const NON_FATAL_SIGNALS = new Set([0, 17, 18, 19, 20, 21, 22, 23, 28]);
 /** EXIT_STATUS_VM_GONE is reported when the VM died under a process (as containerd does for a lost shim). */
 export const EXIT_STATUS_VM_GONE = 255;
 
@@ -175,7 +177,7 @@ export class TaskService {
         containerId: id, bundle: r.bundle, rootfs: r.rootfs, pid: init.pid, checkpoint: r.checkpoint,
         io: { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal },
       }));
-      log.info('container created', { pid: init.pid });
+      log.info('container created', { pid: init.pid, terminal: r.terminal, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, rootfs: rootfs });
       return { pid: init.pid };
     } catch (err) {
       log.error('create failed', { err });
@@ -226,9 +228,10 @@ export class TaskService {
     this.finishExit(p, e);
   }
 
-  private finishExit(p: TaskProcess, e: ExitInfo): void {
+  /** finishExit records an exit once and publishes TaskExit (always after TaskStart, when started). */
+  private finishExit(p: TaskProcess, e: ExitInfo, publishUnstarted = false): void {
     if (p.exit) return;
-    if (p.startPublished) {
+    if (p.startPublished || publishUnstarted) {
       this.o.events.publish(taskEvents.exit({
         containerId: p.containerId, id: p.execId === '' ? p.containerId : p.execId,
         pid: p.pid, exitStatus: e.exitStatus, exitedAt: timestampFromDate(e.exitedAt),
@@ -280,7 +283,20 @@ export class TaskService {
     if (p.exit) {
       throw new HakoError(Code.NOT_FOUND, `${describe(id, execId)}: process already finished`);
     }
-    await c.container.kill(signal, execId === '' ? { all } : { execId, all });
+    if (p.status !== 'created') {
+      await c.container.kill(signal, execId === '' ? { all } : { execId, all });
+      return;
+    }
+    // Never started: nothing in the guest will report an exit, yet containerd's forced
+    // delete kills and then waits. A fatal signal ends the process here, as runc's would.
+    try {
+      await c.container.kill(signal, execId === '' ? { all: true } : { execId, all });
+    } catch (err) {
+      this.log.debug('kill of a process that never started', { container: id, execId, err });
+    }
+    if (!NON_FATAL_SIGNALS.has(signal)) {
+      this.finishExit(p, { exitStatus: 128 + signal, exitedAt: new Date() }, execId === '');
+    }
   }
 
   private async exec(r: { id: string; execId: string; terminal: boolean; stdin: string; stdout: string; stderr: string; spec?: Any }): Promise<void> {
