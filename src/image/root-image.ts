@@ -22,6 +22,13 @@ export const GUEST_BINARIES = { busybox: '/bin/busybox', node: '/usr/bin/node', 
 /** GUEST_AGENT_PATH is where the agent bundle lives inside the guest. */
 export const GUEST_AGENT_PATH = '/usr/lib/hako/hako-agent.mjs';
 
+/**
+ * GUEST_PTY_PATH is hako-pty, a small static C helper compiled at build time: Node in the
+ * guest cannot allocate a pseudo-terminal, so the agent runs terminal processes under it.
+ */
+export const GUEST_PTY_PATH = '/usr/bin/hako-pty';
+const PTY_SOURCE = 'hako-pty.c';
+
 const INIT_FILES = [
   { name: 'inittab', guest: '/etc/inittab', mode: 0o644 },
   { name: 'rcS', guest: '/etc/hako/rcS', mode: 0o755 },
@@ -64,6 +71,7 @@ export async function rootInputs(opts: { agentFile?: string; signal?: AbortSigna
     { label: 'agent', value: await sha256File(agentFile) },
   ];
   for (const f of INIT_FILES) parts.push({ label: `init:${f.name}`, value: await readFile(join(guestFilesDir(), f.name), 'utf8') });
+  parts.push({ label: 'pty', value: await readFile(join(guestFilesDir(), PTY_SOURCE), 'utf8') });
   for (const path of [...Object.values(GUEST_BINARIES), ...libraries]) parts.push({ label: 'file', value: await fileIdentity(path) });
   return { agentFile, libraries, hash: keyOf(parts) };
 }
@@ -165,6 +173,8 @@ async function stageRoot(dir: string, inputs: RootInputs, signal?: AbortSignal):
   await put(GUEST_BINARIES.crun, 'usr/bin/crun', 0o755);
   for (const lib of inputs.libraries) await put(lib, lib.slice(1), 0o755);
   await put(inputs.agentFile, GUEST_AGENT_PATH.slice(1), 0o644);
+  await run(['gcc', '-static', '-Os', '-s', '-Wall', '-o', join(dir, GUEST_PTY_PATH.slice(1)), join(guestFilesDir(), PTY_SOURCE)], { timeoutMs: 120_000, signal });
+  entries++;
   for (const f of INIT_FILES) await put(join(guestFilesDir(), f.name), f.guest.slice(1), f.mode);
 
   await write('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
