@@ -3,6 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Duplex, PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
@@ -250,4 +251,21 @@ test('typed bindings: a containerd Events.Forward round trip, UNIMPLEMENTED for 
   } finally {
     await l.close();
   }
+});
+
+test('client and server work over any Duplex: an in-memory pair, as for a virtio-serial port', async () => {
+  const ab = new PassThrough();
+  const ba = new PassThrough();
+  const server = new Server();
+  server.register(SVC, 'Echo', async (p) => p);
+  server.register(SVC, 'Block', (_p, ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+  server.serve(Duplex.from({ readable: ab, writable: ba }));
+  const c = new Client(Duplex.from({ readable: ba, writable: ab }));
+  const answers = await Promise.all([1, 2, 3].map((i) => c.call(SVC, 'Echo', enc(`m${i}`))));
+  assert.deepEqual(answers.map(dec), ['m1', 'm2', 'm3']);
+  const pending = c.call(SVC, 'Block', new Uint8Array());
+  assert.equal(server.connectionCount, 1);
+  await server.close();
+  await assert.rejects(pending, { code: Code.UNAVAILABLE });
+  assert.equal(server.connectionCount, 0);
 });

@@ -200,7 +200,6 @@ test('fuzzed frames never crash the server, which keeps answering and does not l
   const summary =
     `fuzz volume: ${started} connections, ${totals.frames} frames, ${mib(totals.bytes)} MiB sent, ${mib(totals.received)} MiB received, ` +
     `${liveness} liveness calls in ${elapsed} ms; server heap ${mib(before.heapUsed)} -> ${mib(after.heapUsed)} MiB, rss ${mib(before.rss)} -> ${mib(after.rss)} MiB`;
-  console.log(summary);
   t.diagnostic(summary);
   assert.equal(after.connections, 1, `connections left open in the server (seed ${seed})`);
   assert.ok(started >= 500, `only ${started} connections in the time budget`);
