@@ -66,7 +66,7 @@ export class ContainerManager {
     if (dropped.length > 0) log.info('dropped host-only spec settings', { dropped });
     for (const p of paths) await this.checkSharePath(p);
     const bundle = `${this.bundlesDir}/${id}`;
-    const c: Container = { id, bundle, state: 'created', init: new GuestProcess(id, '', req.stdin, terminal, log), execs: new Map(), queue: Promise.resolve(), removed: false };
+    const c: Container = { id, bundle, state: 'created', init: new GuestProcess(id, '', req.stdin, terminal, log, req.terminal && !terminal), execs: new Map(), queue: Promise.resolve(), removed: false };
     // Reserve the id before the first await that could interleave with a second create.
     this.containers.set(id, c);
     try {
@@ -120,7 +120,7 @@ export class ContainerManager {
       this.pruneExecs(c);
       const base = `${c.bundle}/exec-${execId}`;
       await writeFile(`${base}.json`, JSON.stringify(proc), { mode: 0o600 });
-      const p = new GuestProcess(c.id, execId, req.stdin, terminal, log);
+      const p = new GuestProcess(c.id, execId, req.stdin, terminal, log, req.terminal && !terminal);
       c.execs.set(execId, p);
       try {
         return await p.start({

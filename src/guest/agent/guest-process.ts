@@ -51,11 +51,17 @@ export class GuestProcess {
     readonly stdin: boolean,
     readonly terminal: boolean,
     log: Logger,
+    /** ptyFallback: a terminal was asked for but the guest cannot make one (pipes instead). */
+    private readonly ptyFallback = false,
   ) {
     this.log = log.child({ container: containerId, exec: execId || undefined });
-    this.stdout = new OutputBuffer({ pause: () => this.child?.stdout?.pause(), resume: () => this.child?.stdout?.resume() });
+    // With ptyFallback both pipes feed stdout, so a full stdout buffer pauses both.
+    this.stdout = new OutputBuffer({
+      pause: () => { this.child?.stdout?.pause(); if (ptyFallback) this.child?.stderr?.pause(); },
+      resume: () => { this.child?.stdout?.resume(); if (ptyFallback) this.child?.stderr?.resume(); },
+    });
     this.stderr = new OutputBuffer({ pause: () => this.child?.stderr?.pause(), resume: () => this.child?.stderr?.resume() });
-    if (terminal) this.stderr.end(); // a terminal merges stderr into stdout
+    if (terminal || ptyFallback) this.stderr.end(); // a terminal merges stderr into stdout
   }
 
   /** started reports whether start() was called. */
@@ -95,6 +101,7 @@ export class GuestProcess {
       pid = await Promise.race([waitPidFile(spec.pidFile, spec.pidTimeoutMs ?? 60_000, exited), spawnError]);
     } catch (err) {
       child.kill('SIGKILL');
+      void exited.then((e) => this.setExit(e));
       throw err;
     }
     if (pid > 0) {
@@ -188,7 +195,10 @@ export class GuestProcess {
    * the slave), which delivers SIGWINCH to its foreground group. Before start it is remembered.
    */
   async resize(rows: number, cols: number): Promise<void> {
-    if (!this.terminal) throw new HakoError(Code.FAILED_PRECONDITION, 'the process has no terminal');
+    if (!this.terminal) {
+      if (this.ptyFallback) return; // nothing to resize; the host asked for a terminal it did not get
+      throw new HakoError(Code.FAILED_PRECONDITION, 'the process has no terminal');
+    }
     if (this.pid === 0) {
       this.pendingSize = { rows, cols };
       return;
@@ -235,18 +245,34 @@ export class GuestProcess {
   }
 
   private wireOutput(child: ChildProcess): void {
+    // Without a pty, a process that asked for one gets stderr merged into stdout, as a
+    // terminal would, since the host reads only stdout then. stdout ends after both pipes.
+    const merge = this.ptyFallback;
+    let open = merge ? 2 : 1;
+    const endStdout = () => {
+      if (--open === 0) this.stdout.end();
+    };
     child.stdout!.on('data', (c: Buffer) => this.stdout.push(c));
-    child.stdout!.on('end', () => this.stdout.end());
+    child.stdout!.once('end', endStdout);
     child.stdout!.on('error', (err) => {
       this.log.warn('stdout pipe error', { err });
-      this.stdout.end();
+      child.stdout!.destroy();
+      endStdout();
     });
     child.stderr!.on('data', (c: Buffer) => {
       if (this.terminal) this.log.warn('pty wrapper stderr', { text: c.toString('utf8').slice(0, 1000) });
+      else if (merge) this.stdout.push(c);
       else this.stderr.push(c);
     });
-    child.stderr!.on('end', () => this.stderr.end());
-    child.stderr!.on('error', () => this.stderr.end());
+    const endStderr = () => {
+      if (merge) endStdout();
+      else this.stderr.end();
+    };
+    child.stderr!.once('end', endStderr);
+    child.stderr!.on('error', () => {
+      child.stderr!.destroy();
+      endStderr();
+    });
   }
 
   private wireStdin(child: ChildProcess, keepOpenUnused: boolean): void {
