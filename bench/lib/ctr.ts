@@ -123,11 +123,14 @@ export async function listProcs(): Promise<ProcInfo[]> {
   return out;
 }
 
-/** isShimFor reports whether argv is a containerd shim (any runtime) serving container id. */
+/**
+ * isShimFor reports whether argv is a containerd shim v2 (any runtime) serving container
+ * id: containerd starts every shim with `-namespace NS -id ID -address SOCKET`. The hako
+ * shim runs as `node …/dist/src/shim/main.js …`, so the binary name alone is not enough.
+ */
 export function isShimFor(argv: readonly string[], id: string): boolean {
   const i = argv.indexOf('-id');
-  if (i < 0 || argv[i + 1] !== id) return false;
-  return argv.slice(0, Math.min(i, 3)).some((a) => /containerd-shim/.test(a));
+  return i > 0 && argv[i + 1] === id && argv.includes('-namespace') && argv.includes('-address');
 }
 
 /** descendants returns root and every process below it. */

@@ -25,25 +25,26 @@ export async function hakoSandboxDirs(): Promise<string[]> {
   return (await readdir(HAKO_SANDBOXES).catch(() => [] as string[])).sort();
 }
 
-async function hakoQemuPid(sandbox: string): Promise<number | undefined> {
-  // state.json records qemuPid; a qemu.pid file may exist too. Either is enough.
-  const state = await readFile(join(HAKO_SANDBOXES, sandbox, 'state.json'), 'utf8').catch(() => '');
-  let pid = NaN;
-  try {
-    pid = Number((JSON.parse(state) as { qemuPid?: unknown }).qemuPid);
-  } catch {
-    // not written yet or torn
-  }
-  if (!(Number.isInteger(pid) && pid > 0)) {
-    pid = Number((await readFile(join(HAKO_SANDBOXES, sandbox, 'qemu.pid'), 'utf8').catch(() => '')).trim());
-  }
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+interface SandboxState {
+  qemuPid?: unknown;
+  ownerPid?: unknown;
+  containers?: Array<{ id?: unknown }>;
 }
+
+async function readSandboxState(sandbox: string): Promise<SandboxState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(HAKO_SANDBOXES, sandbox, 'state.json'), 'utf8')) as SandboxState;
+  } catch {
+    return undefined; // not written yet, torn, or gone
+  }
+}
+
+const asPid = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined);
 
 function nameOf(p: ProcInfo): string {
   // A node process is named after its script (the hako shim), others after their binary.
   const exe = basename(p.exe || p.argv[0] || '?');
-  if (exe === 'node' && p.argv[1] !== undefined) return `node ${basename(p.argv[1])}`;
+  if (exe === 'node' && p.argv[1] !== undefined) return `node ${p.argv[1].split('/').slice(-3).join('/')}`;
   // A busybox applet (the container's own process) is named after its applet.
   if (exe === 'busybox' && p.argv[0] !== undefined) return basename(p.argv[0]);
   if (exe.startsWith('runsc') || basename(p.argv[0] ?? '').startsWith('runsc')) return basename(p.argv[0] ?? exe);
@@ -52,8 +53,8 @@ function nameOf(p: ProcInfo): string {
 
 /**
  * runtimeProcesses finds the host processes serving the given containers: each
- * container's shim and everything below it, plus the QEMU of every hako sandbox
- * created since `sandboxesBefore` (in case QEMU is not the shim's child).
+ * container's shim and everything below it, plus the QEMU and owner process of each
+ * hako sandbox that holds one of the containers (in case they are not the shim's children).
  */
 export async function runtimeProcesses(ids: readonly string[], sandboxesBefore: readonly string[]): Promise<ProcInfo[]> {
   const procs = await listProcs();
@@ -63,12 +64,20 @@ export async function runtimeProcesses(ids: readonly string[], sandboxesBefore: 
       for (const p of descendants(procs, shim.pid)) picked.set(p.pid, p);
     }
   }
+  // Other people's sandboxes come and go on a shared machine: take only a sandbox named
+  // after one of our containers or holding one, and created since sandboxesBefore.
   const before = new Set(sandboxesBefore);
+  const ours = new Set(ids);
   for (const sb of await hakoSandboxDirs()) {
     if (before.has(sb)) continue;
-    const pid = await hakoQemuPid(sb);
-    if (pid === undefined || picked.has(pid)) continue;
-    for (const p of descendants(procs, pid)) picked.set(p.pid, p);
+    const state = await readSandboxState(sb);
+    if (state === undefined) continue;
+    const holds = ours.has(sb) || (state.containers ?? []).some((c) => typeof c.id === 'string' && ours.has(c.id));
+    if (!holds) continue;
+    for (const pid of [asPid(state.qemuPid), asPid(state.ownerPid)]) {
+      if (pid === undefined || picked.has(pid)) continue;
+      for (const p of descendants(procs, pid)) picked.set(p.pid, p);
+    }
   }
   return [...picked.values()];
 }

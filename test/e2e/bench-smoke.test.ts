@@ -44,8 +44,8 @@ test('bench helpers: statistics, timing marks, dd timing, shim matching', () => 
   assert.equal(parseElapsed('256+0 records in\n256+0 records out\n1.25\n'), 1.25);
   assert.equal(parseElapsed('no number'), undefined);
   assert.ok(isShimFor(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'default', '-id', 'c1', '-address', 'x'], 'c1'));
-  assert.ok(isShimFor(['node', '/usr/local/bin/containerd-shim-hako-v2', '-namespace', 'default', '-id', 'c1'], 'c1'));
-  assert.ok(!isShimFor(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'default', '-id', 'c10'], 'c1'));
+  assert.ok(isShimFor(['/usr/bin/node', '/work/main/dist/src/shim/main.js', '-namespace', 'default', '-id', 'c1', '-address', 'x'], 'c1'));
+  assert.ok(!isShimFor(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'default', '-id', 'c10', '-address', 'x'], 'c1'));
   assert.ok(!isShimFor(['sleep', '-id', 'c1'], 'c1'));
 });
 
@@ -74,6 +74,10 @@ test('bench --smoke runs every suite and writes JSON, markdown and SVG', { timeo
       assert.ok(runc?.ok, `runc ${suite} not measured: ${runc && !runc.ok ? runc.notMeasured : 'missing'}`);
     }
     assert.ok(results.memory.runc?.ok && results.memory.runc.perContainerKiB > 0);
+    // The shim is one of the processes counted, for every runtime that was measured.
+    for (const [rt, m] of Object.entries(results.memory)) {
+      if (m?.ok) assert.ok(Object.keys(m.byName).some((n) => /shim/.test(n)), `${rt}: no shim among ${Object.keys(m.byName).join(', ')}`);
+    }
     // Every other figure is either measured or says why not; nothing is silently absent.
     for (const suite of ['start', 'exec', 'memory', 'io'] as const) {
       for (const rt of ['runsc', 'hako'] as const) {
