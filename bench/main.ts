@@ -26,11 +26,12 @@ interface Args {
   out: string;
   dropCaches: boolean;
   buildAssets: boolean;
+  buildKernel: boolean;
   reps?: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { mode: 'full', only: [...SUITES], runtimes: [...RUNTIMES], out: join(repoRoot(), 'bench', 'results'), dropCaches: true, buildAssets: true };
+  const a: Args = { mode: 'full', only: [...SUITES], runtimes: [...RUNTIMES], out: join(repoRoot(), 'bench', 'results'), dropCaches: true, buildAssets: true, buildKernel: true };
   for (const arg of argv) {
     const [k, v] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     if (k === '--quick' || k === '--full' || k === '--smoke') a.mode = k.slice(2) as Mode;
@@ -46,8 +47,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--reps' && v) a.reps = Number(v);
     else if (k === '--no-drop-caches') a.dropCaches = false;
     else if (k === '--no-build') a.buildAssets = false;
+    else if (k === '--no-kernel-build') a.buildKernel = false;
     else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick|--full|--smoke] [--only=start,boot,exec,memory,io,density] [--runtimes=runc,runsc,hako] [--out=DIR] [--reps=N] [--no-drop-caches] [--no-build (do not build missing hako guest assets)]\n');
+      process.stdout.write('usage: npm run bench -- [--quick|--full|--smoke] [--only=start,boot,exec,memory,io,density] [--runtimes=runc,runsc,hako] [--out=DIR] [--reps=N] [--no-drop-caches] [--no-build (do not build missing hako guest assets)] [--no-kernel-build (build only the cheap ones)]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (try --help)`);
   }
@@ -65,7 +67,7 @@ async function run(args: Args, cfg: ModeConfig): Promise<Results> {
   progress(`bench: ${args.mode} run on ${machine.cores} cores, accelerator ${machine.accelerator.accel}; image ${image}`);
   const avail = new Map<RuntimeName, { ok: true } | { ok: false; why: string }>();
   if (args.runtimes.includes('hako') && args.buildAssets) {
-    const why = await prepareHakoAssets(progress);
+    const why = await prepareHakoAssets(progress, { kernel: args.buildKernel });
     if (why !== undefined) progress(`bench: ${why}`);
   }
   for (const name of args.runtimes) {

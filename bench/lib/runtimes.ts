@@ -81,9 +81,13 @@ export async function hakoAssetsProblem(): Promise<string | undefined> {
   return undefined;
 }
 
-/** prepareHakoAssets builds hako's missing guest assets (kernel, root image, busybox) before anything is timed; returns why not, on failure. */
-export async function prepareHakoAssets(progress: (line: string) => void): Promise<string | undefined> {
+/** prepareHakoAssets builds hako's missing guest assets (kernel unless opts.kernel is false, root image, busybox) before anything is timed; returns why not, on failure. */
+export async function prepareHakoAssets(progress: (line: string) => void, opts: { kernel: boolean }): Promise<string | undefined> {
   if ((await hakoAssetsProblem()) === undefined) return undefined;
+  if (!opts.kernel) {
+    const kernel = (await assetStatus().catch(() => [])).find((s) => s.asset === 'kernel');
+    if (kernel?.state !== 'ready') return `not building the guest kernel (--no-kernel-build): ${kernel?.detail ?? 'unknown state'}`;
+  }
   progress('bench: building hako guest assets first (cached afterwards; a kernel build takes minutes)');
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), 40 * 60_000);

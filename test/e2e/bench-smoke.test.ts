@@ -53,7 +53,7 @@ test('bench --smoke runs every suite and writes JSON, markdown and SVG', { timeo
   assert.equal(process.getuid?.(), 0, 'the benchmark needs root (containerd, mounts, QEMU)');
   const out = mkdtempSync(join(tmpdir(), 'hako-bench-smoke-'));
   try {
-    const r = spawnSync(process.execPath, [join(root, 'dist', 'bench', 'main.js'), '--smoke', '--no-build', `--out=${out}`], {
+    const r = spawnSync(process.execPath, [join(root, 'dist', 'bench', 'main.js'), '--smoke', '--no-kernel-build', `--out=${out}`], {
       encoding: 'utf8',
       timeout: 11 * 60_000,
       killSignal: 'SIGTERM',
