@@ -169,6 +169,15 @@ test('containers need CreateSandbox first; it mounts the share', async () => {
   await agent.createSandbox({ sandboxId: 'it', shareTag: 'hakoshare', hostname: 'hako-it' }); // idempotent
 });
 
+test('the guest clock can be set and its entropy pool reseeded', async () => {
+  await agent.setGuestDateTime(new Date(Date.UTC(2031, 4, 6, 7, 8, 9)));
+  const r = await runContainer('c-date', spec(['date', '-u', '+%Y-%m-%d']));
+  assert.equal(r.stdout, '2031-05-06\n');
+  await agent.setGuestDateTime(new Date());
+  await agent.reseedRandomDev(Buffer.alloc(64, 7));
+  await assert.rejects(agent.reseedRandomDev(new Uint8Array()), (e: HakoError) => e.code === Code.INVALID_ARGUMENT);
+});
+
 test('a container runs from the share: exit status, stdout and stderr', async () => {
   const r = await runContainer('c-out', spec(['sh', '-c', 'echo out; echo err >&2; cat /proc/1/cmdline | tr "\\0" " "; echo; hostname; exit 3']));
   timings.containerStartMs = r.startMs;
@@ -210,6 +219,11 @@ test('exec, signals (128+N), pause/resume, stats, pids, update and forced remova
   assert.equal(await readAll('stdout', id, 'e1'), 'from-exec\n');
   await assert.rejects(agent.execProcess({ containerId: id, execId: 'e1', process: { args: ['true'], cwd: '/' }, stdin: false, terminal: false }),
     (e: HakoError) => e.code === Code.ALREADY_EXISTS);
+
+  const missingPid = await agent.execProcess({ containerId: id, execId: 'e404', process: { args: ['no-such-tool'], cwd: '/', env: ['PATH=/bin'] }, stdin: false, terminal: false });
+  assert.ok(missingPid > 1);
+  assert.equal((await agent.waitProcess(id, 'e404')).exitStatus, 127);
+  assert.match(await readAll('stderr', id, 'e404'), /no-such-tool.*not found/);
 
   await agent.execProcess({ containerId: id, execId: 'e2', process: { args: ['sleep', '1000'], cwd: '/' }, stdin: false, terminal: false });
   const pids = await agent.listProcesses(id);

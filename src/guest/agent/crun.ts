@@ -73,7 +73,7 @@ export async function crun(args: string[], opts: { timeoutMs?: number; what?: st
 
 /** classifyCrunError maps crun's message to a status code (NOT_FOUND for unknown containers). */
 export function classifyCrunError(msg: string): Code {
-  if (/container .* does not exist|No such file or directory.*status|cannot find container/i.test(msg)) return Code.NOT_FOUND;
+  if (/container .* does not exist|opening file `[^`]*\/status`: No such file or directory|cannot find container/i.test(msg)) return Code.NOT_FOUND;
   if (/is not running|container not running|not paused|already paused/i.test(msg)) return Code.FAILED_PRECONDITION;
   return Code.UNKNOWN;
 }

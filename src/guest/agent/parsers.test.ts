@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFlatKeyed, parseIoStat, parseSingle, U64_MAX } from './cgroup-stats.js';
-import { parseCrunLog, signalNumber } from './crun.js';
+import { classifyCrunError, parseCrunLog, signalNumber } from './crun.js';
+import { Code } from '../../errors/index.js';
 import { parseMemTotalKib } from './guest-info.js';
 import { validateContainerId, validateExecId, validateHostname, validateNameserver, validateShareTag } from './ids.js';
 import { shellQuote } from './guest-process.js';
@@ -30,6 +31,11 @@ test('parseCrunLog classifies a missing or unexecutable command like a shell', (
   assert.deepEqual(parseCrunLog(other), { message: 'mount `/x` to `/y`: Invalid argument', execStatus: undefined });
   assert.equal(parseCrunLog(''), null);
   assert.equal(parseCrunLog('{"msg":"just a warning","level":"warning"}'), null);
+});
+
+test('crun errors about unknown containers are NOT_FOUND', () => {
+  assert.equal(classifyCrunError('error opening file `/run/crun/c9/status`: No such file or directory'), Code.NOT_FOUND);
+  assert.equal(classifyCrunError('mount: Invalid argument'), Code.UNKNOWN);
 });
 
 test('signal names map to Linux numbers', () => {
