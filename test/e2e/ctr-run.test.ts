@@ -208,6 +208,25 @@ test('ctr run -t: the process gets a terminal in the guest', { todo: 'the guest 
   await assertClean(id);
 });
 
+test('containers of one pod (io.kubernetes.cri.sandbox-id) share one shim and one VM', async () => {
+  const pod = newId('pod');
+  const a = newId('poda');
+  const b = newId('podb');
+  const ann = `io.kubernetes.cri.sandbox-id=${pod}`;
+  assert.equal((await ctr(['run', '-d', '--annotation', ann, '--runtime', RUNTIME, IMAGE, a, 'sleep', '1000'])).code, 0);
+  const r = await ctr(['run', '--rm', '--annotation', ann, '--runtime', RUNTIME, IMAGE, b, 'sh', '-c', 'echo second']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(out(r), 'second\n');
+  log.warn('timing', { what: 'ctr run --rm of a second container in a running pod VM', ms: r.ms });
+  assert.equal(pidsOf('qemu-system', `guest=${pod}`).length, 1, 'one VM for the pod');
+  assert.equal(pidsOf('shim/main.js', `-id ${a} `).length, 1, 'the pod shim still serves the first container');
+  assert.equal(await taskStatus(a), 'RUNNING');
+  await removeAll(a);
+  await assertClean(a);
+  assert.ok(await waitFor(() => pidsOf('qemu-system', `guest=${pod}`).length === 0, 20_000), 'the pod VM goes with its last container');
+  assert.ok(!existsSync(`/run/hako/sandboxes/${pod}`));
+});
+
 test('a malformed spec fails Create with a message naming the field', async () => {
   const id = newId('badspec');
   const dir = mkdtempSync(join(tmpdir(), 'hako-e2e-spec-'));
