@@ -75,7 +75,8 @@ export function ourQemus(): number[] {
     } catch {
       continue;
     }
-    if (cmd.startsWith('qemu-system') && cmd.includes(`${SANDBOXES}/${prefix}`)) out.push(Number(pid));
+    const argv0 = cmd.split('\0')[0] ?? '';
+    if (/(^|\/)qemu-system-/.test(argv0) && cmd.includes(`${SANDBOXES}/${prefix}`)) out.push(Number(pid));
   }
   return out;
 }
