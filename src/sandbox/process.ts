@@ -126,6 +126,11 @@ export class Process {
       // AgentClient validates the status range and the timestamp.
       info = await this.host.api.waitProcess(this.host.containerId, this.execId);
     } catch (err) {
+      // A lost connection is the VM or the owner going away: the sandbox learns why (QEMU's exit)
+      // a moment later and fails every process with that reason; give it that moment.
+      if (HakoError.from(err).code === Code.UNAVAILABLE) {
+        for (let i = 0; i < 40 && !this.host.failure(); i++) await new Promise((r) => setTimeout(r, 50));
+      }
       this.fail(this.host.failure() ?? HakoError.wrap(err, `waiting for process ${this.execId || 'init'}`));
       return;
     }
