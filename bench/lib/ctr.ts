@@ -1,7 +1,8 @@
 // containerd through `ctr`: make sure the daemon runs and the busybox image is
 // imported, run/exec containers per runtime, and remove every container we made.
 
-import { mkdtemp, rm, readFile, readdir, readlink } from 'node:fs/promises';
+import { mkdtemp, rm, readFile, readdir, readlink, rmdir } from 'node:fs/promises';
+import { cleanupSandbox } from '../../src/sandbox/index.js';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,21 @@ export const HAKO_BUSYBOX_ARCHIVE = '/var/cache/hako/images/busybox.tar';
 /** ctr runs one ctr command with a deadline. */
 export function ctr(args: readonly string[], timeoutMs = 60_000): Promise<CmdResult> {
   return runCmd(['ctr', ...args], { timeoutMs });
+}
+
+const CONTAINERD_GONE = /transport is closing|connection refused|failed to dial|error reading from server: EOF|context deadline exceeded/i;
+
+/**
+ * ctrRun runs `ctr run …` for container id; when containerd itself went away during the
+ * call (other users restart it on this shared machine), it waits for containerd, removes
+ * what was left of id and tries once more. `retried` says whether that happened.
+ */
+export async function ctrRun(args: readonly string[], id: string, timeoutMs: number): Promise<CmdResult & { retried: boolean }> {
+  const r = await ctr(args, timeoutMs);
+  if (r.code === 0 || !CONTAINERD_GONE.test(r.stderr)) return { ...r, retried: false };
+  for (let i = 0; i < 120 && (await ctr(['version'], 5_000).catch(() => undefined))?.code !== 0; i++) await sleep(500);
+  await removeContainer(id);
+  return { ...(await ctr(args, timeoutMs)), retried: true };
 }
 
 /** ensureContainerd makes sure containerd answers; it starts one (detached) when none runs and returns its pid so the caller can stop it. */
@@ -84,6 +100,40 @@ export async function removeContainer(id: string): Promise<void> {
     del = await ctr(['task', 'rm', '-f', id], 60_000).catch(() => undefined);
   }
   await ctr(['container', 'rm', id], 30_000).catch(() => undefined);
+  await forceCleanup(id);
+}
+
+/** NAMESPACE is ctr's default namespace, where every benchmark container lives. */
+const NAMESPACE = 'default';
+
+/**
+ * forceCleanup removes what a container can leave behind when containerd lost track
+ * of it (another user restarting containerd mid-create): its shim and the shim's
+ * children, hako's sandbox (QEMU, mounts, state), and the task bundle's rootfs mount.
+ */
+async function forceCleanup(id: string): Promise<void> {
+  const procs = await listProcs();
+  const shims = procs.filter((p) => isShimFor(p.argv, id));
+  for (const shim of shims) {
+    // Children first, so none is re-parented and missed.
+    for (const p of descendants(procs, shim.pid).reverse()) {
+      try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  if (existsSync(`/run/hako/sandboxes/${id}`)) {
+    await cleanupSandbox(id).catch(() => undefined);
+  }
+  const bundle = `/run/containerd/io.containerd.runtime.v2.task/${NAMESPACE}/${id}`;
+  if (existsSync(bundle)) {
+    const mounts = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+    if (mounts.split('\n').some((l) => l.split(' ')[4] === `${bundle}/rootfs`)) {
+      await runCmd(['umount', `${bundle}/rootfs`], { timeoutMs: 30_000 }).catch(() => undefined);
+    }
+    // containerd removes a bundle whose shim is gone when it next deletes the task.
+    await ctr(['task', 'rm', '-f', id], 30_000).catch(() => undefined);
+    await rmdir(`${bundle}/rootfs`).catch(() => undefined);
+  }
+  if (shims.length > 0) await ctr(['snapshot', 'rm', id], 30_000).catch(() => undefined);
 }
 
 /** sweep removes every container whose id starts with ID_PREFIX (leftovers of an interrupted run). */

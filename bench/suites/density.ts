@@ -1,7 +1,7 @@
 // Density: start idle containers one by one until start latency doubles against
 // the first, free memory runs low, or a count/time bound is hit; report why it stopped.
 
-import { ctr, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
+import { ctrRun, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
 import { describeFailure } from '../lib/proc.js';
 import { hakoSandboxDirs, measurePss, memAvailableMiB, runtimeProcesses } from '../lib/pss.js';
 import { runtime, type RuntimeName } from '../lib/runtimes.js';
@@ -34,7 +34,7 @@ export async function measureDensity(name: RuntimeName, opts: DensityOptions): P
       const id = `${ID_PREFIX}${name}-dens-${process.pid}-${i}`;
       ids.push(id);
       const args = ['run', '-d', ...rt.ctrArgs, IMAGE, id, 'sleep', '3600'];
-      const r = await ctr(args, rt.timeoutMs);
+      const r = await ctrRun(args, id, rt.timeoutMs);
       if (r.code !== 0) {
         if (i === 0) return notMeasured(describeFailure(['ctr', ...args], r));
         stoppedBecause = `start ${i + 1} failed: ${describeFailure(['ctr', 'run'], r)}`;

@@ -1,7 +1,7 @@
 // Exec latency: wall time of `ctr task exec --exec-id X ID true` into a running
 // (sleeping) container, per runtime.
 
-import { ctr, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
+import { ctr, ctrRun, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
 import { describeFailure } from '../lib/proc.js';
 import { runtime, type RuntimeName } from '../lib/runtimes.js';
 import { summarize } from '../lib/stats.js';
@@ -20,7 +20,7 @@ export async function measureExec(name: RuntimeName, opts: ExecOptions): Promise
   const id = `${ID_PREFIX}${name}-exec-${process.pid}`;
   const runArgs = ['run', '-d', ...rt.ctrArgs, IMAGE, id, 'sleep', '3600'];
   try {
-    const started = await ctr(runArgs, rt.timeoutMs);
+    const started = await ctrRun(runArgs, id, rt.timeoutMs);
     if (started.code !== 0) return notMeasured(describeFailure(['ctr', ...runArgs], started));
     const samples: number[] = [];
     let failures = 0;

@@ -2,7 +2,7 @@
 // conv=fsync, drop caches, read it back (buffered, and with O_DIRECT where allowed).
 
 import { writeFile } from 'node:fs/promises';
-import { ctr, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
+import { ctr, ctrRun, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
 import { describeFailure, runCmd } from '../lib/proc.js';
 import { runtime, type RuntimeName } from '../lib/runtimes.js';
 import { summarize } from '../lib/stats.js';
@@ -41,7 +41,7 @@ export async function measureIo(name: RuntimeName, opts: IoOptions): Promise<Mea
     return s === undefined ? `no elapsed time in output of ${script}` : Math.max(s, 0.01);
   };
   try {
-    const started = await ctr(runArgs, rt.timeoutMs);
+    const started = await ctrRun(runArgs, id, rt.timeoutMs);
     if (started.code !== 0) return notMeasured(describeFailure(['ctr', ...runArgs], started));
     const write: number[] = [];
     const read: number[] = [];

@@ -1,7 +1,7 @@
 // Memory per idle pod, as Kata measures it: start N idle containers, let them
 // settle, sum the PSS of every host process the runtime started, divide by N.
 
-import { ctr, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
+import { ctrRun, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
 import { describeFailure, sleep } from '../lib/proc.js';
 import { hakoSandboxDirs, measurePss, runtimeProcesses } from '../lib/pss.js';
 import { runtime, type RuntimeName } from '../lib/runtimes.js';
@@ -30,7 +30,7 @@ export async function measureMemory(name: RuntimeName, opts: MemoryOptions): Pro
       const id = `${ID_PREFIX}${name}-mem-${process.pid}-${i}`;
       ids.push(id);
       const args = ['run', '-d', ...rt.ctrArgs, IMAGE, id, 'sleep', '3600'];
-      const r = await ctr(args, rt.timeoutMs);
+      const r = await ctrRun(args, id, rt.timeoutMs);
       if (r.code !== 0) return notMeasured(`container ${i + 1} of ${opts.n} did not start: ${describeFailure(['ctr', ...args], r)}`);
       startMs.push(r.ms);
       opts.progress(`  ${name} idle container ${i + 1}/${opts.n} started in ${r.ms.toFixed(0)} ms`);

@@ -1,7 +1,7 @@
 // Start latency through containerd: wall time of `ctr run --rm IMAGE ID true`,
 // which covers create, start, the process's exit and the task's deletion.
 
-import { ctr, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
+import { ctrRun, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
 import { describeFailure } from '../lib/proc.js';
 import { runtime, type RuntimeName } from '../lib/runtimes.js';
 import { summarize } from '../lib/stats.js';
@@ -23,7 +23,7 @@ export async function measureStart(name: RuntimeName, opts: StartOptions): Promi
   for (let i = 0; i < opts.warmup + opts.reps; i++) {
     const id = `${ID_PREFIX}${name}-start-${process.pid}-${i}`;
     const args = ['run', '--rm', ...rt.ctrArgs, IMAGE, id, 'true'];
-    const r = await ctr(args, rt.timeoutMs);
+    const r = await ctrRun(args, id, rt.timeoutMs);
     if (r.code !== 0) {
       await removeContainer(id);
       failures++;
@@ -34,7 +34,7 @@ export async function measureStart(name: RuntimeName, opts: StartOptions): Promi
       continue;
     }
     if (i >= opts.warmup) samples.push(r.ms);
-    opts.progress(`  ${name} start #${i}${i < opts.warmup ? ' (warmup)' : ''}: ${r.ms.toFixed(0)} ms`);
+    opts.progress(`  ${name} start #${i}${i < opts.warmup ? ' (warmup)' : ''}: ${r.ms.toFixed(0)} ms${r.retried ? ' (retried: containerd restarted meanwhile)' : ''}`);
   }
   if (samples.length === 0 || failures > opts.reps / 2) {
     return notMeasured(`${failures} of ${opts.warmup + opts.reps} runs failed; first: ${firstFailure}`);
