@@ -13,8 +13,8 @@ export interface ContainerHost {
   api: AgentClient;
   log: Logger;
   failure(): HakoError | undefined;
-  /** changed persists the container's new state. */
-  changed(c: Container): void;
+  /** changed persists the container's new state (resolves once state.json is written). */
+  changed(c: Container): Promise<void>;
   /** removed is told after delete() so the sandbox forgets the container and its mounts. */
   removed(c: Container): Promise<void>;
 }
@@ -66,7 +66,7 @@ export class Container {
       this.status = 'stopped';
       this.host.log.info('container exited', { exitStatus: info.exitStatus });
     }
-    this.host.changed(this);
+    void this.host.changed(this);
   }
 
   /** pid is the init process's guest pid (0 before start). */
@@ -79,7 +79,7 @@ export class Container {
     if (this.status !== 'created') throw errorf(Code.FAILED_PRECONDITION, `container ${this.id} is ${this.status}, not created`);
     const pid = await this.init.start();
     if (this.status === 'created') this.status = 'running';
-    this.host.changed(this);
+    await this.host.changed(this);
     return pid;
   }
 
@@ -128,7 +128,7 @@ export class Container {
     if (this.status !== 'running') throw errorf(Code.FAILED_PRECONDITION, `container ${this.id} is ${this.status}, not running`);
     await this.host.api.pauseContainer(this.id);
     this.status = 'paused';
-    this.host.changed(this);
+    await this.host.changed(this);
   }
 
   /** resume thaws a paused container. */
@@ -137,7 +137,7 @@ export class Container {
     if (this.status !== 'paused') throw errorf(Code.FAILED_PRECONDITION, `container ${this.id} is ${this.status}, not paused`);
     await this.host.api.resumeContainer(this.id);
     this.status = this.init.hasExited ? 'stopped' : 'running';
-    this.host.changed(this);
+    await this.host.changed(this);
   }
 
   /** update applies OCI LinuxResources (JSON) to the container's cgroup. */

@@ -193,7 +193,7 @@ export class Sandbox {
     if (!this.vm.exit()) void this.vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
     this.state.status = 'failed';
     this.state.error = err.message;
-    this.persist();
+    void this.persist();
     for (const cb of this.exitListeners.splice(0)) {
       try {
         cb(err);
@@ -265,7 +265,7 @@ export class Sandbox {
       const c = new Container(this.containerHost(log), { id: cid, stdin: opts.stdin, terminal: opts.terminal, mounts });
       this.containersById.set(cid, c);
       this.timings.mark('container-created', { container: cid });
-      this.persist();
+      await this.persist();
       return c;
     } catch (err) {
       await this.share.removeContainer(cid).catch((e: unknown) => log.error('unsharing after a failed create', { err: e }));
@@ -285,7 +285,7 @@ export class Sandbox {
         if (c.status === 'stopped' && c.init.exited) {
           this.timings.mark('container-exited', { container: c.id, exitStatus: c.init.exited.exitStatus });
         }
-        this.persist();
+        return this.persist();
       },
       removed: async (c: Container) => {
         this.containersById.delete(c.id);
@@ -293,7 +293,7 @@ export class Sandbox {
         const overlay = this.overlays.get(c.id);
         this.overlays.delete(c.id);
         await overlay?.remove();
-        this.persist();
+        await this.persist();
       },
     };
   }
@@ -308,8 +308,8 @@ export class Sandbox {
     return [...this.containersById.values()];
   }
 
-  private persist(): void {
-    if (this.state.status === 'stopped') return;
+  private persist(): Promise<void> {
+    if (this.state.status === 'stopped') return this.saving;
     this.state.containers = this.containers().map((c) => ({
       id: c.id,
       status: c.status,
@@ -321,6 +321,7 @@ export class Sandbox {
     this.saving = this.saving
       .then(() => (this.stopping && snapshot.status !== 'stopping' ? undefined : writeState(this.paths.state, snapshot)))
       .catch((err: unknown) => this.log.debug('state.json not written', { err }));
+    return this.saving;
   }
 
   /**
@@ -335,7 +336,7 @@ export class Sandbox {
   private async doStop(signal?: AbortSignal): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.state.status = 'stopping';
-    this.persist();
+    void this.persist();
     for (const c of this.containers()) {
       await c.delete({ force: true }).catch((err: unknown) => this.log.warn('removing container during stop', { container: c.id, err }));
     }
