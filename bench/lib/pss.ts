@@ -9,12 +9,23 @@ import type { ProcessShare } from './types.js';
 /** HAKO_SANDBOXES is where hako keeps per-sandbox state (qemu.pid among it). */
 export const HAKO_SANDBOXES = '/run/hako/sandboxes';
 
-/** readPssKiB returns the PSS of pid in KiB, or undefined when it has exited. */
-export async function readPssKiB(pid: number): Promise<number | undefined> {
+/** PssKiB is a process's PSS and its anonymous/file-backed parts, in KiB. */
+export interface PssKiB {
+  pss: number;
+  anon: number;
+  file: number;
+}
+
+/** readPssKiB returns the PSS of pid in KiB (with its Pss_Anon/Pss_File parts), or undefined when it has exited. */
+export async function readPssKiB(pid: number): Promise<PssKiB | undefined> {
   try {
     const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
-    const m = /^Pss:\s+(\d+) kB/m.exec(text);
-    return m ? Number(m[1]) : undefined;
+    const field = (name: string): number | undefined => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+      return m ? Number(m[1]) : undefined;
+    };
+    const pss = field('Pss');
+    return pss === undefined ? undefined : { pss, anon: field('Pss_Anon') ?? 0, file: field('Pss_File') ?? 0 };
   } catch {
     return undefined;
   }
@@ -87,7 +98,7 @@ export async function measurePss(procs: readonly ProcInfo[]): Promise<{ total: n
   const shares: ProcessShare[] = [];
   for (const p of procs) {
     const pss = await readPssKiB(p.pid);
-    if (pss !== undefined) shares.push({ pid: p.pid, name: nameOf(p), pssKiB: pss });
+    if (pss !== undefined) shares.push({ pid: p.pid, name: nameOf(p), pssKiB: pss.pss, pssAnonKiB: pss.anon, pssFileKiB: pss.file });
   }
   const byName: Record<string, number> = {};
   for (const s of shares) byName[s.name] = (byName[s.name] ?? 0) + s.pssKiB;

@@ -83,13 +83,15 @@ export function renderMarkdown(r: Results): string {
   if (Object.keys(r.memory).length > 0) {
     const per = (k: RuntimeName): number | undefined => { const v = r.memory[k]; return v?.ok ? v.perContainerKiB : undefined; };
     out.push('### Memory per idle container (PSS of every host process the runtime started)', '',
-      '| runtime | containers | per container MiB | total MiB | × runc | × runsc | by process (MiB, all containers) |', '| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+      '| runtime | containers | per container MiB | anon / file per container MiB | total MiB | × runc | × runsc | by process (MiB, all containers) |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const k of RUNTIMES) {
       const v = r.memory[k];
       if (v === undefined) continue;
-      if (!v.ok) { out.push(missing(k, v, 7)); continue; }
+      if (!v.ok) { out.push(missing(k, v, 8)); continue; }
+      const anon = v.processes.reduce((a, p) => a + (p.pssAnonKiB ?? 0), 0) / v.n;
+      const file = v.processes.reduce((a, p) => a + (p.pssFileKiB ?? 0), 0) / v.n;
       const by = Object.entries(v.byName).sort((a, b) => b[1] - a[1]).map(([n, kib]) => `${n} ${mib(kib)}`).join(', ');
-      out.push(`| ${k} | ${v.n} | ${mib(v.perContainerKiB)} | ${mib(v.totalPssKiB)} | ${x(ratio(v.perContainerKiB, per('runc')))} | ${x(ratio(v.perContainerKiB, per('runsc')))} | ${by} |`);
+      out.push(`| ${k} | ${v.n} | ${mib(v.perContainerKiB)} | ${mib(anon)} / ${mib(file)} | ${mib(v.totalPssKiB)} | ${x(ratio(v.perContainerKiB, per('runc')))} | ${x(ratio(v.perContainerKiB, per('runsc')))} | ${by} |`);
     }
     out.push('');
   }

@@ -30,6 +30,9 @@ export interface ProcessShare {
   pid: number;
   name: string;
   pssKiB: number;
+  /** pssAnonKiB is the anonymous part (for QEMU: mostly guest RAM the guest touched, plus TCG's code buffer). */
+  pssAnonKiB: number;
+  pssFileKiB: number;
 }
 
 /** Memory is the PSS of every host process the runtime started for n idle containers. */
