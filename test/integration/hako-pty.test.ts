@@ -78,6 +78,15 @@ test('initial size from flags, later sizes from fd 3 with SIGWINCH', async () =>
   assert.equal(r.code, 0);
 });
 
+test('--raw gives the command a raw terminal that does not echo input', async () => {
+  const r = await runPty(['--raw', '--', 'sh', '-c', 'stty -a; head -c 4 | od -An -c'], { input: 'abc\n', keepStdinOpenMs: 1000 });
+  assert.equal(r.code, 0);
+  assert.match(r.out, /-icanon/);
+  assert.match(r.out, /-echo\b/);
+  assert.doesNotMatch(r.out, /^abc/m, 'input must not be echoed');
+  assert.match(r.out, /a\s+b\s+c\s+\\n/);
+});
+
 test('usage errors exit 125', async () => {
   const r = await runPty(['--rows', 'x']);
   assert.equal(r.code, 125);

@@ -34,8 +34,8 @@ function die(): never {
   throw new Error('unreachable');
 }
 
-function findScript(): string | undefined {
-  for (const p of ['/usr/bin/script', '/bin/script']) {
+function findPtyHelper(): string | undefined {
+  for (const p of ['/usr/bin/hako-pty']) {
     try {
       accessSync(p, constants.X_OK);
       return p;
@@ -66,8 +66,8 @@ export function runAgent(): void {
   const start = async (): Promise<void> => {
     const oom = new OomWatcher(log.child({ subsystem: 'oom' }));
     const sandbox = new SandboxSetup(log);
-    const scriptPath = findScript();
-    const containers = new ContainerManager({ log, oom, shareReady: () => sandbox.shareReady(), scriptPath });
+    const ptyHelper = findPtyHelper();
+    const containers = new ContainerManager({ log, oom, shareReady: () => sandbox.shareReady(), ptyHelper });
     const server = new Server({ log: log.child({ subsystem: 'ttrpc' }) });
     registerService(server, Agent, agentService({ log, info: new GuestInfo(startUptimeMs), sandbox, containers, oom }));
     const port = await findPort(AGENT_PORT_NAME);
@@ -82,7 +82,7 @@ export function runAgent(): void {
       nodeStartUptimeMs,
       mainStartUptimeMs: startUptimeMs,
       readyUptimeMs: uptimeMs(),
-      tty: scriptPath ?? 'none (no util-linux script: terminals fall back to pipes)',
+      tty: ptyHelper ?? 'none (no hako-pty: terminals fall back to pipes)',
       threadpool: process.env.UV_THREADPOOL_SIZE ?? 'default (4)',
     });
   };

@@ -26,8 +26,8 @@ export interface ContainerManagerOptions {
   oom: OomWatcher;
   /** shareReady throws FAILED_PRECONDITION until CreateSandbox mounted the share. */
   shareReady: () => void;
-  /** scriptPath is util-linux script, which gives terminal processes a pty; undefined = none in the guest. */
-  scriptPath: string | undefined;
+  /** ptyHelper is hako-pty, which gives terminal processes a pty; undefined = none in the guest. */
+  ptyHelper: string | undefined;
   bundlesDir?: string;
   shareRoot?: string;
 }
@@ -93,7 +93,7 @@ export class ContainerManager {
           crunArgs: ['run', '--bundle', c.bundle, '--pid-file', `${c.bundle}/init.pid`, c.id],
           pidFile: `${c.bundle}/init.pid`,
           logFile: `${c.bundle}/crun-init.log`,
-          scriptPath: c.init.terminal ? this.opts.scriptPath : undefined,
+          ptyHelper: c.init.terminal ? this.opts.ptyHelper : undefined,
         });
       } catch (err) {
         c.state = 'stopped';
@@ -127,7 +127,7 @@ export class ContainerManager {
           crunArgs: ['exec', '--process', `${base}.json`, '--pid-file', `${base}.pid`, c.id],
           pidFile: `${base}.pid`,
           logFile: `${base}.log`,
-          scriptPath: terminal ? this.opts.scriptPath : undefined,
+          ptyHelper: terminal ? this.opts.ptyHelper : undefined,
         });
       } catch (err) {
         c.execs.delete(execId);
@@ -250,8 +250,8 @@ export class ContainerManager {
   }
 
   private ttyAvailable(log: Logger): boolean {
-    if (this.opts.scriptPath) return true;
-    log.warn('a terminal was asked for, but the guest has no util-linux script to make a pty; using pipes');
+    if (this.opts.ptyHelper) return true;
+    log.warn('a terminal was asked for, but the guest has no hako-pty to make a pty; using pipes');
     return false;
   }
 

@@ -21,8 +21,8 @@ export interface LaunchSpec {
   crunArgs: string[];
   pidFile: string;
   logFile: string;
-  /** scriptPath runs crun under a pty (util-linux script) for terminal processes; undefined = pipes. */
-  scriptPath?: string;
+  /** ptyHelper runs crun on a pty (hako-pty) for terminal processes; undefined = pipes. */
+  ptyHelper?: string;
   /** pidTimeoutMs bounds the wait for crun's pid file. */
   pidTimeoutMs?: number;
 }
@@ -75,12 +75,11 @@ export class GuestProcess {
     const crunArgv = ['crun', ...crunGlobalArgs(spec.logFile), ...spec.crunArgs];
     let child: ChildProcess;
     const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SHELL: '/bin/sh' };
-    const stdio: ['pipe' | 'ignore', 'pipe', 'pipe'] = [this.stdin || spec.scriptPath ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-    if (spec.scriptPath) {
-      // util-linux script gives crun a tty on fd 0 (crun's foreground terminal mode needs
-      // one); raw + no echo so only the container's own pty echoes and translates.
-      const cmd = `stty raw -echo 2>/dev/null; exec ${crunArgv.map(shellQuote).join(' ')}`;
-      child = spawn(spec.scriptPath, ['-q', '-e', '-E', 'never', '-c', cmd, '/dev/null'], { stdio, env });
+    const stdio: ['pipe' | 'ignore', 'pipe', 'pipe'] = [this.stdin || spec.ptyHelper ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+    if (spec.ptyHelper) {
+      // hako-pty gives crun a tty on fd 0 (crun's foreground terminal mode needs one and
+      // relays it to the container's own pty); raw, so only the container's pty echoes.
+      child = spawn(spec.ptyHelper, ['--raw', '--', ...crunArgv], { stdio, env });
     } else {
       child = spawn(crunArgv[0]!, crunArgv.slice(1), { stdio, env });
     }
@@ -94,7 +93,7 @@ export class GuestProcess {
     const spawnError = new Promise<never>((_, reject) => child.on('error', (err) => reject(HakoError.wrap(err, 'spawning crun'))));
     spawnError.catch(() => {});
     this.wireOutput(child);
-    this.wireStdin(child, !!spec.scriptPath && !this.stdin);
+    this.wireStdin(child, !!spec.ptyHelper && !this.stdin);
 
     let pid: number;
     try {
@@ -309,9 +308,4 @@ async function waitPidFile(path: string, timeoutMs: number, exited: Promise<Exit
     // Fast at first: under TCG crun takes a few hundred ms, and this is on the start path.
     await new Promise((r) => setTimeout(r, i < 50 ? 5 : 25));
   }
-}
-
-/** shellQuote quotes one word for /bin/sh. */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -6,7 +6,6 @@ import { classifyCrunError, parseCrunLog, signalNumber } from './crun.js';
 import { Code } from '../../errors/index.js';
 import { parseMemTotalKib } from './guest-info.js';
 import { validateContainerId, validateExecId, validateHostname, validateNameserver, validateShareTag } from './ids.js';
-import { shellQuote } from './guest-process.js';
 
 test('cgroup v2 file parsers', () => {
   const cpu = parseFlatKeyed('usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 0\n');
@@ -59,8 +58,4 @@ test('ids, share tags, hostnames and nameservers are validated', () => {
   assert.equal(validateNameserver('fd00::1'), 'fd00::1');
   assert.throws(() => validateNameserver('1.2.3.400'));
   assert.throws(() => validateNameserver('example.com'));
-});
-
-test('shellQuote survives quotes', () => {
-  assert.equal(shellQuote("it's"), `'it'\\''s'`);
 });

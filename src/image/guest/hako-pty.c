@@ -3,7 +3,9 @@
  * terminal over its own stdin/stdout. The agent is Node, which can neither allocate a
  * pty (no ioctl) nor receive a console fd from crun, so this small helper does it.
  *
- * usage: hako-pty [--rows N] [--cols N] -- COMMAND [ARG...]
+ * usage: hako-pty [--rows N] [--cols N] [--raw] -- COMMAND [ARG...]
+ * --raw puts the new terminal in raw mode (no echo, no line editing): for a command,
+ * such as crun in terminal mode, that relays to a terminal of its own.
  * fd 3, when open, carries window sizes as lines "ROWS COLS\n" (TIOCSWINSZ on the
  * master, which sends SIGWINCH to the terminal's foreground process group).
  * Exit status: the command's, or 128+N when it was killed by signal N; 127 when it
@@ -88,16 +90,17 @@ static int exit_code(int status) {
 }
 
 int main(int argc, char **argv) {
-    int rows = 24, cols = 80, i = 1;
+    int rows = 24, cols = 80, raw = 0, i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) { i++; break; }
+        if (strcmp(argv[i], "--raw") == 0) { raw = 1; continue; }
         if (i + 1 < argc && strcmp(argv[i], "--rows") == 0 && parse_dim(argv[i + 1], &rows) == 0) { i++; continue; }
         if (i + 1 < argc && strcmp(argv[i], "--cols") == 0 && parse_dim(argv[i + 1], &cols) == 0) { i++; continue; }
         fprintf(stderr, "hako-pty: bad argument %s\n", argv[i]);
         return 125;
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: hako-pty [--rows N] [--cols N] -- COMMAND [ARG...]\n");
+        fprintf(stderr, "usage: hako-pty [--rows N] [--cols N] [--raw] -- COMMAND [ARG...]\n");
         return 125;
     }
 
@@ -115,6 +118,19 @@ int main(int argc, char **argv) {
     }
     struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
     ioctl(master, TIOCSWINSZ, &ws);
+
+    if (raw) {
+        /* Before the fork, so that input relayed early is never echoed in cooked mode. */
+        int s = open(slave_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        struct termios t;
+        if (s < 0 || tcgetattr(s, &t) < 0) {
+            perror("hako-pty: raw mode");
+            return 125;
+        }
+        cfmakeraw(&t);
+        tcsetattr(s, TCSANOW, &t);
+        close(s);
+    }
 
     if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
         perror("hako-pty: pipe");
