@@ -76,6 +76,12 @@ export function renderMarkdown(r: Results): string {
       if (extra.length > 0) out.push('Values logged with the marks:', '', '| mark | field | median | min–max |', '| --- | --- | ---: | ---: |', ...extra, '');
     }
   }
+  const gp = r.memory.hako?.ok ? r.memory.hako.guestPhases : undefined;
+  if (gp !== undefined) {
+    out.push(`hako guest side, from the agent's own console line in each idle container of the memory suite (n=${r.memory.hako?.ok ? r.memory.hako.n : 0}):`, '', '| guest phase | median ms | min–max ms |', '| --- | ---: | ---: |');
+    for (const [k, s] of Object.entries(gp)) out.push(`| ${k} | ${fmtMs(s.median)} | ${fmtMs(s.min)}–${fmtMs(s.max)} |`);
+    out.push('');
+  }
   if (Object.keys(r.exec).length > 0) {
     const base = { runc: med(r.exec.runc), runsc: med(r.exec.runsc) };
     out.push(...latencyTable('Exec latency (`ctr task exec --exec-id X ID true`)', RUNTIMES.map((k) => [k, r.exec[k]]), base));

@@ -45,6 +45,8 @@ export interface Memory {
   byName: Record<string, number>;
   processes: ProcessShare[];
   startMs: Summary;
+  /** guestPhases are hako's guest-side boot phases from each sandbox's console (hako only). */
+  guestPhases?: Record<string, Summary>;
 }
 
 /** Density is how many idle containers started before a limit was hit. */

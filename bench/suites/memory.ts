@@ -5,7 +5,8 @@ import { ctrRun, IMAGE, ID_PREFIX, removeContainer } from '../lib/ctr.js';
 import { describeFailure, sleep } from '../lib/proc.js';
 import { hakoSandboxDirs, measurePss, runtimeProcesses } from '../lib/pss.js';
 import { runtime, type RuntimeName } from '../lib/runtimes.js';
-import { summarize } from '../lib/stats.js';
+import { summarize, type Summary } from '../lib/stats.js';
+import { guestPhases, readGuestTimes, type GuestTimes } from '../lib/guest-console.js';
 import { notMeasured, type Measured, type Memory } from '../lib/types.js';
 
 /** MemoryOptions sets the number of containers and how long they settle before measuring. */
@@ -41,6 +42,8 @@ export async function measureMemory(name: RuntimeName, opts: MemoryOptions): Pro
     const procs = await runtimeProcesses(ids, before);
     const pss = await measurePss(procs);
     if (pss.shares.length === 0) return notMeasured('found no host processes for the containers');
+    const guests = (await Promise.all(ids.map(readGuestTimes))).filter((g): g is GuestTimes => g !== undefined);
+    const phases = Object.entries(guestPhases(guests)).map(([k, v]) => [k, summarize(v)] as [string, Summary]);
     return {
       ok: true,
       n,
@@ -50,6 +53,7 @@ export async function measureMemory(name: RuntimeName, opts: MemoryOptions): Pro
       byName: pss.byName,
       processes: pss.shares,
       startMs: summarize(startMs),
+      ...(phases.length > 0 ? { guestPhases: Object.fromEntries(phases) } : {}),
     };
   } finally {
     for (const id of ids) await removeContainer(id);

@@ -12,6 +12,7 @@ import { summarize } from '../../bench/lib/stats.js';
 import { agentSplit, bootPhases, parseMarks } from '../../bench/suites/boot-marks.js';
 import { parseElapsed } from '../../bench/suites/io.js';
 import { isShimFor } from '../../bench/lib/ctr.js';
+import { guestPhases, parseGuestConsole } from '../../bench/lib/guest-console.js';
 import type { Results } from '../../bench/lib/results.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -43,6 +44,10 @@ test('bench helpers: statistics, timing marks, dd timing, shim matching', () => 
   assert.deepEqual(split.map((p) => p.ms.median), [500, 2000, 1500]);
   assert.equal(parseElapsed('256+0 records in\n256+0 records out\n1.25\n'), 1.25);
   assert.equal(parseElapsed('no number'), undefined);
+  const g = parseGuestConsole('\u001bc garbage\n{"msg":"hako-agent ready","nodeStartUptimeMs":2000,"mainStartUptimeMs":5000,"readyUptimeMs":5400}\n' +
+    '{"msg":"container started","ms":900}\n{"msg":"container started","ms":1}\n{not json\n');
+  assert.deepEqual(g, { nodeStartUptimeMs: 2000, mainStartUptimeMs: 5000, readyUptimeMs: 5400, containerStartMs: 900 });
+  assert.deepEqual(Object.values(guestPhases([g])), [[2000], [3000], [400], [900]]);
   assert.ok(isShimFor(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'default', '-id', 'c1', '-address', 'x'], 'c1'));
   assert.ok(isShimFor(['/usr/bin/node', '/work/main/dist/src/shim/main.js', '-namespace', 'default', '-id', 'c1', '-address', 'x'], 'c1'));
   assert.ok(!isShimFor(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'default', '-id', 'c10', '-address', 'x'], 'c1'));
