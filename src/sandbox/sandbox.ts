@@ -5,20 +5,20 @@ import { mkdir } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { HakoConfig } from '../config/index.js';
-import { probeAccel, type Device, type VmDescription, type Vm } from '../hypervisor/index.js';
+import { probeAccel, type Vm } from '../hypervisor/index.js';
 import { QemuHypervisor } from '../hypervisor/qemu/index.js';
-import { BASE_KERNEL_CMDLINE, ensureAssets, type Assets } from '../image/index.js';
+import { ensureAssets, type Assets } from '../image/index.js';
 import { SHARE_TAG, Share, mountContainerRootfs, validId, type ContainerRootfs } from '../storage/index.js';
-import { AgentClient, type GuestDetailsInfo } from '../agent-client/index.js';
+import type { AgentClient, GuestDetailsInfo } from '../agent-client/index.js';
+import { AGENT_PORT_NAME, connectAgent, vmDescription } from './boot.js';
 import { cleanupSandbox } from './cleanup.js';
 import { Container } from './container.js';
 import { sandboxPaths, sandboxesDir, validSandboxId, type SandboxPaths } from './paths.js';
+
+export { AGENT_PORT_NAME };
 import { isBindMount, type OciSpec } from './spec.js';
 import { writeState, type SandboxState } from './state.js';
 import { Timings } from './timings.js';
-
-/** AGENT_PORT_NAME is the virtio-serial port of the agent channel (docs/guest-contract.md). */
-export const AGENT_PORT_NAME = 'agent.channel.0';
 
 // How often the owner checks that the agent still answers; a hung VM fails waits promptly.
 const HEARTBEAT_MS = 5000;
@@ -67,6 +67,8 @@ export class Sandbox {
   private heartbeat: NodeJS.Timeout | undefined;
   private checking = false;
   private saving: Promise<void> = Promise.resolve();
+  private readonly oomListeners: Array<(containerId: string) => void> = [];
+  private readonly background = new AbortController();
 
   private constructor(
     private readonly config: HakoConfig,
@@ -182,9 +184,33 @@ export class Sandbox {
     else this.exitListeners.push(cb);
   }
 
+  /**
+   * onOOM calls cb with the container id each time the guest's OOM killer kills a container
+   * process (a GetOOMEvent long poll runs while anyone listens).
+   */
+  onOOM(cb: (containerId: string) => void): void {
+    this.oomListeners.push(cb);
+    if (this.oomListeners.length === 1) void this.watchOom();
+  }
+
+  private async watchOom(): Promise<void> {
+    while (!this.failed && !this.stopping) {
+      try {
+        const id = await this.agent.getOOMEvent({ signal: this.background.signal });
+        this.log.warn('container OOM-killed', { container: id });
+        for (const cb of this.oomListeners) cb(id);
+      } catch (err) {
+        if (this.failed || this.stopping || this.background.signal.aborted) return;
+        this.log.debug('GetOOMEvent failed; retrying', { err });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
   private fail(err: HakoError): void {
     if (this.failed) return;
     this.failed = err;
+    this.background.abort(err);
     this.log.warn('sandbox failed', { err });
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const c of this.containersById.values()) for (const p of c.processes()) p.fail(err);
@@ -335,6 +361,7 @@ export class Sandbox {
 
   private async doStop(signal?: AbortSignal): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.background.abort(errorf(Code.CANCELLED, 'sandbox stopping'));
     this.state.status = 'stopping';
     void this.persist();
     for (const c of this.containers()) {
@@ -351,65 +378,4 @@ export class Sandbox {
     await cleanupSandbox(this.id, { stateDir: this.config.runtime.stateDir, log: this.log });
     this.timings.mark('cleaned-up');
   }
-}
-
-/**
- * connectAgent dials the VM's agent socket and waits until the agent answers, giving up at the
- * boot deadline (DEADLINE_EXCEEDED), when the VM exits (UNAVAILABLE) or when signal aborts.
- */
-async function connectAgent(path: string, vm: Vm, deadline: number, config: HakoConfig, log: Logger, signal?: AbortSignal): Promise<AgentClient> {
-  const ac = new AbortController();
-  const onAbort = (): void => ac.abort(signal?.reason);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  let vmGone = false;
-  void vm.exited.then(() => {
-    vmGone = true;
-    ac.abort(errorf(Code.UNAVAILABLE, 'the VM exited'));
-  });
-  let agent: AgentClient | undefined;
-  try {
-    agent = await AgentClient.connect(path, { log, callTimeoutMs: config.agent.timeoutMs, signal: ac.signal, timeoutMs: Math.max(1, deadline - Date.now()) });
-    await agent.waitReady({ signal: ac.signal, timeoutMs: Math.max(1, deadline - Date.now()) });
-    return agent;
-  } catch (err) {
-    agent?.close();
-    if (vmGone) {
-      const exit = await vm.exited;
-      throw errorf(Code.UNAVAILABLE, `the VM exited before its agent answered: ${exit.detail} (see ${path.replace(/agent\.sock$/, 'console.log')})`, err);
-    }
-    const e = HakoError.from(err);
-    if (e.code === Code.DEADLINE_EXCEEDED) {
-      throw errorf(Code.DEADLINE_EXCEEDED, `the guest agent did not answer within agent.boot_timeout_ms (${config.agent.bootTimeoutMs} ms): ${e.message}`, e);
-    }
-    throw e;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-function vmDescription(
-  id: string,
-  config: HakoConfig,
-  opts: SandboxCreateOptions,
-  assets: Assets,
-  paths: SandboxPaths,
-  share: Share,
-  accel: VmDescription['accel'],
-): VmDescription {
-  const devices: Device[] = [
-    { kind: 'blk', id: 'root', path: assets.rootImage, readonly: true },
-    { kind: '9p', path: share.path, tag: SHARE_TAG, readonly: false },
-    { kind: 'serial-console', logPath: paths.console },
-    { kind: 'virtio-serial-port', name: AGENT_PORT_NAME, socketPath: paths.agentSocket },
-    { kind: 'rng' },
-  ];
-  return {
-    id,
-    vcpus: opts.vcpus ?? config.hypervisor.vcpus,
-    memoryMiB: opts.memoryMiB ?? config.hypervisor.memoryMiB,
-    kernel: { path: assets.kernel, params: [...BASE_KERNEL_CMDLINE.split(' '), ...config.hypervisor.kernelParams] },
-    accel,
-    devices,
-    runtimeDir: paths.dir,
-  };
 }
