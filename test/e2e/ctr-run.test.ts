@@ -198,13 +198,17 @@ test('--log-uri binary:// hands stdout/stderr to a logging binary on fds 3 and 4
   await assertClean(id);
 });
 
-test('ctr run -t: the process gets a terminal in the guest', { todo: 'the guest image has no pty helper yet (agent falls back to pipes)' }, async () => {
+test('ctr run -t: the process gets a terminal in the guest', async () => {
   const id = newId('tty');
   // script(1) gives ctr a pty on its side, as an interactive user would have.
-  const cmd = `ctr -n ${NS} run --rm -t --runtime ${RUNTIME} ${IMAGE} ${id} sh -c 'tty; echo cols=$(stty size)'`;
+  const cmd = `stty rows 41 cols 103; ctr -n ${NS} run --rm -t --runtime ${RUNTIME} ${IMAGE} ${id} sh -c 'tty; sleep 2; echo size=$(stty size)'`;
   const r = await run('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 180_000 });
   assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
   assert.match(out(r), /\/dev\/pts\/\d+/);
+  assert.doesNotMatch(out(r), /not a tty/);
+  // ctr sends its own window size after Start, as it does with runc; the sleep leaves it time to arrive.
+  assert.match(out(r), /size=41 103/);
+  assert.doesNotMatch(r.stdout + r.stderr, /resize pty/, 'a resize must not fail');
   await assertClean(id);
 });
 

@@ -202,8 +202,17 @@ export class GuestProcess {
       this.pendingSize = { rows, cols };
       return;
     }
-    if (this.exit) throw new HakoError(Code.NOT_FOUND, 'the process has exited');
-    const slave = await this.ptySlave();
+    // Like runc, a resize that races with the exit is not an error: there is no window left.
+    if (this.exit) return;
+    // A 0x0 size means the client has no window (its stdin is no terminal); stty cannot set 0.
+    if (rows === 0 || cols === 0) return;
+    let slave: string;
+    try {
+      slave = await this.ptySlave();
+    } catch (err) {
+      if (this.exit) return;
+      throw err;
+    }
     const r = await runCommand(['stty', '-F', slave, 'rows', String(rows), 'cols', String(cols)], { timeoutMs: 10_000 });
     if (r.status !== 0) throw new HakoError(Code.UNKNOWN, `stty: ${r.stderr.trim().slice(0, 500)}`);
   }
