@@ -72,7 +72,8 @@ export async function serveControl(opts: ControlOptions): Promise<Server> {
         user: given.user ?? base.user,
         terminal: req.terminal,
       };
-      delete process.consoleSize;
+      // The init's console size is not the exec's: only a size the caller sent applies.
+      if (given.consoleSize === undefined) delete process.consoleSize;
       const p = await container(req.containerId).exec({ execId: req.execId, process, stdin: req.stdin, terminal: req.terminal });
       return { pid: await p.start() };
     },
