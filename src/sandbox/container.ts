@@ -186,6 +186,14 @@ export class Container {
     await this.host.removed(this);
   }
 
+  /** release forgets the container on the host side only (the sandbox is stopping): waits fail with err. */
+  release(err: HakoError): void {
+    if (this.deleted) return;
+    this.deleted = true;
+    for (const p of this.processes()) p.fail(err);
+    if (this.status !== 'stopped') this.status = 'stopped';
+  }
+
   /** isDeleted reports whether delete() has run. */
   get isDeleted(): boolean {
     return this.deleted;
