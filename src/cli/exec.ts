@@ -2,6 +2,7 @@
 // through its owner's control socket, attached to this terminal; exits with its status.
 
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import { Process, sandboxPaths, type OciProcess } from '../sandbox/index.js';
 import { flagBool, flagList, flagString, parseArgs } from './args.js';
@@ -65,6 +66,14 @@ export async function execCommand(argv: string[], ctx: CliContext): Promise<numb
     proc.fail(gone);
   });
   const io = attach(proc, { interactive, tty, log: ctx.log });
+  // Signals to `hako exec` go to the exec'd process; the third one kills it.
+  let forwarded = 0;
+  const forward = (sig: NodeJS.Signals): void => {
+    const n = ++forwarded >= 3 ? 9 : constants.signals[sig];
+    conn.signalProcess({ containerId: id, execId, signal: n }).catch((err: unknown) => ctx.log.debug('forwarding a signal failed', { sig, err }));
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  for (const s of signals) process.on(s, forward);
   try {
     await proc.start();
     io.started();
@@ -72,6 +81,7 @@ export async function execCommand(argv: string[], ctx: CliContext): Promise<numb
     await Promise.race([io.flushed(), new Promise((r) => setTimeout(r, 2000))]);
     return exit.exitStatus;
   } finally {
+    for (const s of signals) process.off(s, forward);
     io.restore();
     conn.close();
   }
