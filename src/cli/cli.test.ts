@@ -58,3 +58,19 @@ test('value parsers', () => {
   assert.equal(parseName('web-1'), 'web-1');
   assert.throws(() => parseName('-x'), /invalid name "-x"/);
 });
+
+test('readChunk: long-poll reads from a Readable, split at maxLen, eof at the end, abortable', async () => {
+  const { Readable } = await import('node:stream');
+  const { readChunk } = await import('./read-chunk.js');
+  const r = new Readable({ read() {} });
+  const first = readChunk(r, 4);
+  r.push(Buffer.from('abcdef'));
+  assert.equal(Buffer.from((await first).data).toString(), 'abcd');
+  assert.equal(Buffer.from((await readChunk(r, 4)).data).toString(), 'ef');
+  const ac = new AbortController();
+  const pending = readChunk(r, 4, ac.signal);
+  ac.abort();
+  await assert.rejects(pending, /cancelled/);
+  r.push(null);
+  assert.deepEqual(await readChunk(r, 4), { data: new Uint8Array(0), eof: true });
+});
