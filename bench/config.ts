@@ -62,7 +62,7 @@ export function modeConfig(mode: Mode): ModeConfig {
         ioReps: 3,
         ioRuntimes: ['runc', 'runsc', 'hako'],
         densityRuntimes: ['hako'],
-        density: { maxCount: 10, maxMs: 6 * 60_000, minFreeMiB: 2048 },
+        density: { maxCount: 20, maxMs: 6 * 60_000, minFreeMiB: 2048 },
       };
   }
 }

@@ -57,6 +57,14 @@ export function renderMarkdown(r: Results): string {
     const base = { runc: med(r.start.runc), runsc: med(r.start.runsc) };
     out.push(...latencyTable('Start latency', (['runc', 'runsc', 'hako', 'hako-run'] as StartKey[]).map((k) => [START_LABELS[k], r.start[k]]), base));
   }
+  const shim = r.start.hako;
+  if (shim?.ok && shim.phases !== undefined) {
+    const total = shim.phases.reduce((a, p) => a + p.ms.median, 0);
+    out.push('### hako through containerd: boot path of the `ctr run` start runs', '', `Source: ${shim.phasesSource}.`, '',
+      '| phase | median ms | min–max ms | share of sum of medians |', '| --- | ---: | ---: | ---: |');
+    for (const p of shim.phases) out.push(`| ${p.phase} | ${fmtMs(p.ms.median)} | ${fmtMs(p.ms.min)}–${fmtMs(p.ms.max)} | ${total > 0 ? Math.round((100 * p.ms.median) / total) : 0}% |`);
+    out.push('');
+  }
   if (r.bootPath !== undefined) {
     out.push('### hako boot path (from hako\'s timing log lines)', '');
     if (!r.bootPath.ok) out.push(`not measured: ${r.bootPath.notMeasured}`, '');

@@ -23,6 +23,9 @@ export interface Latency {
   failures: number;
   /** firstFailure describes the first failed attempt, when any. */
   firstFailure?: string;
+  /** phases breaks the timed runs down with the runtime's own timing lines (hako's shim, via containerd's log). */
+  phases?: BootPhase[];
+  phasesSource?: string;
 }
 
 /** ProcessShare is one host process the runtime started, with its PSS. */

@@ -6,6 +6,8 @@ import { describeFailure } from '../lib/proc.js';
 import { runtime, type RuntimeName } from '../lib/runtimes.js';
 import { summarize } from '../lib/stats.js';
 import { notMeasured, type Latency, type Measured } from '../lib/types.js';
+import { containerdLogPath, logSize, shimMarks } from '../lib/containerd-log.js';
+import { bootPhases, type RunMarks } from './boot-marks.js';
 
 /** StartOptions sets how many runs to time and to discard first. */
 export interface StartOptions {
@@ -20,6 +22,10 @@ export async function measureStart(name: RuntimeName, opts: StartOptions): Promi
   const samples: number[] = [];
   let failures = 0;
   let firstFailure: string | undefined;
+  // hako's shim logs its timing lines through containerd: remember where its log ends now.
+  const log = name === 'hako' ? await containerdLogPath() : undefined;
+  const logFrom = log !== undefined ? await logSize(log) : 0;
+  const timed: Array<{ id: string; startedAtMs: number; ms: number }> = [];
   for (let i = 0; i < opts.warmup + opts.reps; i++) {
     const id = `${ID_PREFIX}${name}-start-${process.pid}-${i}`;
     const args = ['run', '--rm', ...rt.ctrArgs, IMAGE, id, 'true'];
@@ -33,11 +39,27 @@ export async function measureStart(name: RuntimeName, opts: StartOptions): Promi
       if (i === 0) return notMeasured(firstFailure);
       continue;
     }
-    if (i >= opts.warmup) samples.push(r.ms);
+    if (i >= opts.warmup) {
+      samples.push(r.ms);
+      timed.push({ id, startedAtMs: r.startedAtMs, ms: r.ms });
+    }
     opts.progress(`  ${name} start #${i}${i < opts.warmup ? ' (warmup)' : ''}: ${r.ms.toFixed(0)} ms${r.retried ? ' (retried: containerd restarted meanwhile)' : ''}`);
   }
   if (samples.length === 0 || failures > opts.reps / 2) {
     return notMeasured(`${failures} of ${opts.warmup + opts.reps} runs failed; first: ${firstFailure}`);
   }
-  return { ok: true, ms: summarize(samples), failures, ...(firstFailure ? { firstFailure } : {}) };
+  const phases = log !== undefined ? await shimPhases(log, logFrom, timed) : [];
+  return {
+    ok: true, ms: summarize(samples), failures,
+    ...(firstFailure ? { firstFailure } : {}),
+    ...(phases.length > 0 ? { phases, phasesSource: `the shim's timing lines, copied by containerd into ${log}` } : {}),
+  };
+}
+
+async function shimPhases(log: string, from: number, timed: ReadonlyArray<{ id: string; startedAtMs: number; ms: number }>) {
+  const marks = await shimMarks(log, from, timed.map((t) => t.id)).catch(() => new Map());
+  const runs: RunMarks[] = timed
+    .filter((t) => (marks.get(t.id)?.length ?? 0) > 0)
+    .map((t) => ({ marks: marks.get(t.id)!, spawnEpochMs: t.startedAtMs, exitEpochMs: t.startedAtMs + t.ms }));
+  return bootPhases(runs).map((p) => ({ ...p, phase: p.phase.replace('process start → sandbox clock starts (node + CLI startup)', '`ctr run` starts → sandbox clock starts (containerd, shim start, bundle)').replace('→ host process exit', '→ `ctr run --rm` returns (task delete, shim exit)') }));
 }
