@@ -153,14 +153,18 @@ export class Sandbox {
       state.qemuPid = vm.pid;
       await writeState(paths.state, state);
       const a = (agent = await connectAgent(paths.agentSocket, vm, deadline, config, log, opts.signal));
-      const d = await a.getGuestDetails({ signal: opts.signal });
-      timings.mark('agent-ready', {
+      const readyMs = timings.now();
+      // GetGuestDetails costs the guest a crun run the first time: overlap it with CreateSandbox.
+      const [d] = await Promise.all([
+        a.getGuestDetails({ signal: opts.signal }),
+        a.createSandbox({ sandboxId: id, hostname: (opts.hostname ?? id).slice(0, 63), shareTag: SHARE_TAG }, { signal: opts.signal }),
+      ]);
+      timings.markAt('agent-ready', readyMs, {
         guestUptimeAtAgentStartMs: d.uptimeAtAgentStartMs,
         guestUptimeMs: d.uptimeMs,
         kernelRelease: d.kernelRelease,
         agentVersion: d.agentVersion,
       });
-      await a.createSandbox({ sandboxId: id, hostname: (opts.hostname ?? id).slice(0, 63), shareTag: SHARE_TAG }, { signal: opts.signal });
       state.status = 'ready';
       await writeState(paths.state, state);
       const sb = new Sandbox(config, log, vm, a, d, share, state, timings);

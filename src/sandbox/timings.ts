@@ -26,7 +26,16 @@ export class Timings {
 
   /** mark records name (the first time only) and logs it with extra fields; returns the ms. */
   mark(name: TimingMark, fields?: Fields): number {
-    const ms = Math.round((performance.now() - this.t0) * 10) / 10;
+    return this.markAt(name, this.now(), fields);
+  }
+
+  /** now returns the ms since mark 0, to record a mark later with markAt. */
+  now(): number {
+    return Math.round((performance.now() - this.t0) * 10) / 10;
+  }
+
+  /** markAt records name at an earlier time ms (from now()), logging it now with fields. */
+  markAt(name: TimingMark, ms: number, fields?: Fields): number {
     if (!this.marks.has(name)) this.marks.set(name, ms);
     this.log.info('timing', { mark: name, ms, ...fields });
     return ms;
