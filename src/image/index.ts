@@ -8,7 +8,7 @@ import { buildKernel, kernelInputs, kernelPaths } from './kernel.js';
 import { cacheLayout } from './paths.js';
 import type { AssetName, ProgressFn } from './progress.js';
 import { buildRootImage, rootImagePath, rootInputs } from './root-image.js';
-import { access } from 'node:fs/promises';
+import { pathExists } from './install.js';
 
 export { BASE_KERNEL_CMDLINE } from './cmdline.js';
 export { DEFAULT_CACHE_DIR } from './paths.js';
@@ -100,13 +100,13 @@ export async function assetStatus(opts: AssetOptions = {}): Promise<AssetStatus[
   const kernel = probe('kernel', async () => {
     const { hash, sourceVersion } = await kernelInputs(opts);
     const path = kernelPaths(layout, hash).bzImage;
-    const ready = await exists(path);
+    const ready = await pathExists(path);
     return { hash, path, ready, detail: ready ? `built from linux-source ${sourceVersion}` : 'not built: run `hako image build` (about 6 minutes)' };
   });
   const root = probe('root', async () => {
     const { hash } = await rootInputs(opts);
     const path = rootImagePath(layout, hash);
-    const ready = await exists(path);
+    const ready = await pathExists(path);
     return { hash, path, ready, detail: ready ? 'guest root image built' : 'not built for the current agent/binaries: run `hako image build`' };
   });
   const busybox = probe('busybox', async () => {
@@ -128,15 +128,6 @@ async function probe(
     const e = HakoError.from(err);
     if (e.code !== Code.FAILED_PRECONDITION) throw HakoError.wrap(e, `checking the ${asset} asset`);
     return { asset, state: 'blocked', detail: e.message };
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -2,7 +2,7 @@
 // rename it into place, so readers never see a half-written asset.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { access, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -43,4 +43,14 @@ export async function installDir(dir: string, fill: (tmp: string) => Promise<voi
 /** tempSibling names a unique temporary path next to path (for files built before a rename). */
 export function tempSibling(path: string): string {
   return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** pathExists reports whether path exists (with noFollow, a dangling symlink counts). */
+export async function pathExists(path: string, noFollow = false): Promise<boolean> {
+  try {
+    await (noFollow ? lstat(path) : access(path));
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -12,7 +12,7 @@ import { withLock } from './lock.js';
 import { kernelFragmentPath, type CacheLayout } from './paths.js';
 import { Progress, formatElapsed, type ProgressFn } from './progress.js';
 import { run } from './run.js';
-import { installDir } from './install.js';
+import { installDir, pathExists } from './install.js';
 
 /** KERNEL_BUILDER_VERSION changes the kernel key when this builder's output changes. */
 export const KERNEL_BUILDER_VERSION = '1';
@@ -80,7 +80,7 @@ export interface BuildKernelOptions {
 export async function buildKernel(opts: BuildKernelOptions): Promise<string> {
   const inputs = await kernelInputs(opts);
   const target = kernelPaths(opts.layout, inputs.hash);
-  if (!opts.force && (await exists(target.bzImage))) return target.bzImage;
+  if (!opts.force && (await pathExists(target.bzImage))) return target.bzImage;
 
   const progress = new Progress('kernel', opts.log, opts.onProgress);
   await mkdir(opts.layout.locks, { recursive: true });
@@ -93,7 +93,7 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<string> {
     },
     async () => {
       // Another process may have installed it while we waited for the lock.
-      if (!opts.force && (await exists(target.bzImage))) return target.bzImage;
+      if (!opts.force && (await pathExists(target.bzImage))) return target.bzImage;
       progress.phase('start', `building kernel ${shortHash(inputs.hash)} from ${LINUX_SOURCE_PACKAGE} ${inputs.sourceVersion}`);
       const work = join(opts.layout.build, `linux-${inputs.sourceVersion.replace(/[^A-Za-z0-9.+_-]/g, '_')}`);
       const src = await extractSource(work, inputs, progress, opts.signal);
@@ -123,7 +123,7 @@ async function extractSource(work: string, inputs: KernelInputs, progress: Progr
   const top = basename(inputs.tarball).replace(/\.tar\.xz$/, '');
   const src = join(work, top);
   const marker = join(work, '.extracted');
-  if (await exists(marker)) {
+  if (await pathExists(marker)) {
     progress.phase('extract', `using extracted source in ${src}`);
     return src;
   }
@@ -188,13 +188,4 @@ async function compile(src: string, out: string, progress: Progress, signal?: Ab
     clearInterval(beat);
   }
   progress.note(`compiled in ${formatElapsed(Date.now() - started)} (${built} steps)`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,12 +1,12 @@
 // Builds the guest root: a read-only ext4 image (made with `mke2fs -d`, no loop
 // mounts) holding busybox, node, crun, their libraries, init files and the agent.
 
-import { access, chmod, copyFile, mkdir, readdir, readFile, rm, stat, symlink, writeFile, lstat } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Code, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { fileIdentity, keyOf, sha256File, shortHash, type HashInput } from './hash.js';
-import { installDir } from './install.js';
+import { installDir, pathExists } from './install.js';
 import { sharedLibraries } from './libs.js';
 import { withLock } from './lock.js';
 import { defaultAgentBundle, guestFilesDir, type CacheLayout } from './paths.js';
@@ -96,7 +96,7 @@ export interface BuildRootOptions {
 export async function buildRootImage(opts: BuildRootOptions): Promise<string> {
   const inputs = await rootInputs(opts);
   const image = rootImagePath(opts.layout, inputs.hash);
-  if (!opts.force && (await exists(image))) return image;
+  if (!opts.force && (await pathExists(image))) return image;
   const progress = new Progress('root', opts.log, opts.onProgress);
   await mkdir(opts.layout.locks, { recursive: true });
   return withLock(join(opts.layout.locks, 'root.lock'), {
@@ -104,7 +104,7 @@ export async function buildRootImage(opts: BuildRootOptions): Promise<string> {
     timeoutMs: 20 * 60_000,
     onWait: () => progress.phase('wait', 'waiting for another root image build to finish'),
   }, async () => {
-    if (!opts.force && (await exists(image))) return image;
+    if (!opts.force && (await pathExists(image))) return image;
     progress.phase('stage', `staging guest root ${shortHash(inputs.hash)}`);
     await installDir(opts.layout.rootDir(inputs.hash), async (tmp) => {
       const staging = join(tmp, 'staging');
@@ -164,7 +164,7 @@ async function stageRoot(dir: string, inputs: RootInputs, signal?: AbortSignal):
   const { stdout } = await run([GUEST_BINARIES.busybox, '--list-full'], { timeoutMs: 30_000, signal });
   for (const applet of stdout.split('\n').map((s) => s.trim()).filter((s) => s !== '')) {
     if (applet.startsWith('/') || applet.includes('..')) throw errorf(Code.INTERNAL, `busybox --list-full gave an odd path: ${applet}`);
-    if (await exists(join(dir, applet), true)) continue;
+    if (await pathExists(join(dir, applet), true)) continue;
     await mkdir(dirname(join(dir, applet)), { recursive: true });
     await link('/bin/busybox', applet);
   }
@@ -210,13 +210,4 @@ async function treeBytes(dir: string): Promise<number> {
     else if (entry.isFile()) total += (await stat(p)).size;
   }
   return total;
-}
-
-async function exists(path: string, noFollow = false): Promise<boolean> {
-  try {
-    await (noFollow ? lstat(path) : access(path));
-    return true;
-  } catch {
-    return false;
-  }
 }
