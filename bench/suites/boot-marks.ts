@@ -92,28 +92,24 @@ export function markFields(runs: readonly RunMarks[], name: string): Record<stri
 }
 
 /**
- * agentSplit divides qmp-ready → agent-ready with the guest clock the agent reports
- * (guestUptimeAtAgentStartMs, guestUptimeMs at the handshake): before the guest clock
- * runs (firmware, kernel decompression), guest kernel + init until the agent's main
- * module runs, and the agent's own startup until it answers. Approximate: two clocks.
+ * agentSplit divides qmp-ready → agent-ready with the guest clock the agent reports:
+ * guest uptime when the agent's main module began to run (kernel boot, init, node
+ * loading the agent), and the rest (firmware and kernel load before the guest clock
+ * runs, agent init, the first Check round trip). Approximate: two clocks.
  */
 export function agentSplit(runs: readonly RunMarks[]): BootPhase[] {
-  const pre: number[] = [];
-  const kernel: number[] = [];
-  const agent: number[] = [];
+  const guest: number[] = [];
+  const rest: number[] = [];
   for (const run of runs) {
     const q = run.marks.find((m) => m.name === 'qmp-ready');
     const a = run.marks.find((m) => m.name === 'agent-ready');
     const atStart = a?.fields?.guestUptimeAtAgentStartMs;
-    const atReady = a?.fields?.guestUptimeMs;
-    if (q === undefined || a === undefined || atStart === undefined || atReady === undefined) continue;
-    pre.push(Math.max(0, a.ms - q.ms - atReady));
-    kernel.push(atStart);
-    agent.push(Math.max(0, atReady - atStart));
+    if (q === undefined || a === undefined || atStart === undefined) continue;
+    guest.push(atStart);
+    rest.push(Math.max(0, a.ms - q.ms - atStart));
   }
   return [
-    ...sum(pre, 'before the guest clock starts (firmware, kernel load/decompress) ≈ (qmp-ready → agent-ready) − guest uptime at handshake'),
-    ...sum(kernel, 'guest kernel boot + init until the agent starts (guest uptime at agent start)'),
-    ...sum(agent, 'agent startup until it answers the handshake (guest uptime at handshake − at agent start)'),
+    ...sum(guest, 'guest kernel boot + init + node loading the agent, until its main runs (guest uptime at agent start)'),
+    ...sum(rest, 'the rest: firmware/kernel load before the guest clock runs, agent init, first Check answered'),
   ];
 }
