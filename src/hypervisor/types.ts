@@ -33,7 +33,10 @@ export interface NinePDevice {
   readonly: boolean;
 }
 
-/** SerialConsole sends the guest's first serial port (ttyS0) to a host file. */
+/**
+ * SerialConsole sends the guest's first serial port (ttyS0) to a host file. The guest controls
+ * what it writes, so drivers must cap the file (QEMU: a socket the driver copies, 4 MiB at most).
+ */
 export interface SerialConsole {
   kind: 'serial-console';
   logPath: string;

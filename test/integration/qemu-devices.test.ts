@@ -59,6 +59,8 @@ test('contract devices start under QEMU and appear on PCI', async () => {
   // The agent socket is QEMU's listener, 0600, and accepts the host's connection.
   assert.equal((await stat(join(dir, 'agent.sock'))).mode & 0o777, 0o600);
   assert.equal((await stat(qemuRuntimeFiles(dir).qmpSocket)).mode & 0o777, 0o600);
+  assert.equal((await stat(qemuRuntimeFiles(dir).consoleSocket)).mode & 0o777, 0o600);
+  assert.match(byLabel.get('console') ?? '', /console\.sock/);
   await new Promise<void>((resolve, reject) => {
     const s = connect(join(dir, 'agent.sock'), () => {
       s.destroy();
@@ -66,8 +68,8 @@ test('contract devices start under QEMU and appear on PCI', async () => {
     });
     s.on('error', reject);
   });
-  // The console file exists under its comma-containing name (SeaBIOS writes to it).
-  await stat(join(dir, 'console,log'));
+  // The driver created the console log (0600) under its comma-containing name and copies into it.
+  assert.equal((await stat(join(dir, 'console,log'))).mode & 0o777, 0o600);
 
   const exit = await vm.stop();
   assert.equal(exit.stoppedBy, 'quit');

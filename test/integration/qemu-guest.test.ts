@@ -56,5 +56,6 @@ test('a panicking guest ends QEMU as guest-reset', { skip: kernel === undefined 
   assert.match(text, /Linux version/);
   assert.match(text, /Kernel panic/);
   assert.ok(!existsSync(join(dir, 'qemu.pid')));
+  assert.ok(!existsSync(join(dir, 'console.sock')), 'the console socket is removed with the VM');
   assert.ok(Date.now() - t0 < 60_000);
 });

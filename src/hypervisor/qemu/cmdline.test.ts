@@ -68,7 +68,7 @@ test('a sandbox VM per the guest contract', () => {
     '-append', 'console=ttyS0 root=/dev/vda ro rootfstype=ext4 init=/sbin/init panic=-1 quiet hako.debug=1',
     '-blockdev', 'driver=raw,node-name=blk-root,read-only=on,file.driver=file,file.filename=/var/cache/hako/root/def/root.img',
     '-device', 'virtio-blk-pci,drive=blk-root,id=vd-root',
-    '-chardev', `file,id=console,path=${dir}/console.log`,
+    '-chardev', `socket,id=console,path=${dir}/console.sock,server=on,wait=off`,
     '-serial', 'chardev:console',
     '-device', 'virtio-serial-pci,id=vser0',
     '-chardev', `socket,id=port-agent.channel.0,path=${dir}/agent.sock,server=on,wait=off`,
@@ -152,6 +152,10 @@ test('bad names, paths and sizes are rejected with the field named', () => {
   rejects({ ...base, memoryMiB: 1.5 }, /memoryMiB 1.5/);
   rejects({ ...base, runtimeDir: 'relative/dir' }, /runtimeDir "relative\/dir" must be absolute/);
   rejects({ ...base, runtimeDir: '/x'.repeat(60) }, /QMP socket .* longer than 107 bytes/);
+  // qmp.sock still fits in this runtimeDir, console.sock does not.
+  const longDir = `/${'x'.repeat(97)}`;
+  assert.ok(buildQemuArgs({ ...base, runtimeDir: longDir }).length > 0);
+  rejects({ ...base, runtimeDir: longDir, devices: [{ kind: 'serial-console', logPath: '/c.log' }] }, /console socket .* longer than 107 bytes/);
   rejects({ ...base, kernel: { path: '/k', params: ['a b'] } }, /kernel param "a b"/);
   rejects({ ...base, kernel: { path: '/k', params: ['x="y"'] } }, /kernel param/);
   rejects({ ...base, kernel: { path: '/k', params: ['x'.repeat(2048)] } }, /kernel command line is 2048 bytes/);

@@ -35,6 +35,11 @@ export function buildQemuArgs(desc: VmDescription): string[] {
   checkSocketPath(files.qmpSocket, 'QMP socket (runtimeDir/qmp.sock)', (msg) => {
     throw errorf(Code.INVALID_ARGUMENT, `invalid VM description: ${msg}`);
   });
+  if (desc.devices.some((d) => d.kind === 'serial-console')) {
+    checkSocketPath(files.consoleSocket, 'console socket (runtimeDir/console.sock)', (msg) => {
+      throw errorf(Code.INVALID_ARGUMENT, `invalid VM description: ${msg}`);
+    });
+  }
 
   const args: string[] = [
     // No default devices, no /etc/qemu config, no display; a guest reboot ends QEMU,
@@ -64,7 +69,7 @@ export function buildQemuArgs(desc: VmDescription): string[] {
       args.push('-device', opts('virtio-serial-pci', [['id', VIRTIO_SERIAL_BUS]]));
       serialBus = true;
     }
-    args.push(...deviceArgs(dev));
+    args.push(...deviceArgs(dev, files.consoleSocket));
   }
 
   args.push(
@@ -84,7 +89,7 @@ function accelArg(accel: Accel, vcpus: number): string {
   return opts('tcg', pairs);
 }
 
-function deviceArgs(dev: Device): string[] {
+function deviceArgs(dev: Device, consoleSocket: string): string[] {
   switch (dev.kind) {
     case 'blk': {
       const node = `blk-${dev.id}`;
@@ -105,8 +110,10 @@ function deviceArgs(dev: Device): string[] {
       ];
     }
     case 'serial-console':
+      // Not `-chardev file`: the guest could grow that file without limit. The driver reads this
+      // socket into dev.logPath with a cap; with wait=off QEMU drops output while nobody reads.
       return [
-        '-chardev', opts('file', [['id', 'console'], ['path', dev.logPath]]),
+        '-chardev', opts('socket', [['id', 'console'], ['path', consoleSocket], ['server', 'on'], ['wait', 'off']]),
         '-serial', 'chardev:console',
       ];
     case 'virtio-serial-port': {

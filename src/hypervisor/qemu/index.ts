@@ -9,5 +9,6 @@ export { buildQemuArgs, optValue } from './cmdline.js';
 export { QmpClient, qmpErrorOf, DEFAULT_QMP_TIMEOUT_MS } from './qmp.js';
 export type { QmpCallOptions, QmpConnectOptions } from './qmp.js';
 export type { QmpErrorDetail, QmpEvent, QmpGreeting } from './qmp-wire.js';
+export { CONSOLE_LOG_MAX_BYTES } from './console.js';
 export { qemuRuntimeFiles } from './runtime-files.js';
 export type { QemuRuntimeFiles } from './runtime-files.js';

@@ -55,12 +55,14 @@ export async function waitDead(pid: number, ms: number): Promise<boolean> {
   }
 }
 
-/** removeStaleFiles deletes the pidfile and QMP socket a dead QEMU left in runtimeDir. */
+/** removeStaleFiles deletes the pidfile, QMP socket and console socket a dead QEMU left in runtimeDir. */
 export async function removeStaleFiles(runtimeDir: string): Promise<void> {
   const files = qemuRuntimeFiles(runtimeDir);
   await unlink(files.pidFile).catch(() => {});
-  const st = await lstat(files.qmpSocket).catch(() => undefined);
-  if (st?.isSocket()) await unlink(files.qmpSocket).catch(() => {});
+  for (const sock of [files.qmpSocket, files.consoleSocket]) {
+    const st = await lstat(sock).catch(() => undefined);
+    if (st?.isSocket()) await unlink(sock).catch(() => {});
+  }
 }
 
 /** KillLeftoverOptions bounds killLeftoverVm. */

@@ -9,10 +9,11 @@ import { abortError, sleep, waitSettled } from '../deadline.js';
 import type { VmDescription } from '../types.js';
 import type { Hypervisor, StartOptions } from '../vm.js';
 import { buildQemuArgs } from './cmdline.js';
+import { ConsoleReader } from './console.js';
 import { isQemuOf, readPidFile, removeStaleFiles } from './leftover.js';
 import { QmpClient } from './qmp.js';
 import { QemuVm, type ProcessExit } from './qemu-vm.js';
-import { LOG_HEADER_PREFIX, qemuRuntimeFiles, readLogTail } from './runtime-files.js';
+import { LOG_HEADER_PREFIX, qemuRuntimeFiles, readLogTail, type QemuRuntimeFiles } from './runtime-files.js';
 
 /** QemuHypervisorOptions configures the QEMU driver. */
 export interface QemuHypervisorOptions {
@@ -79,17 +80,29 @@ export class QemuHypervisor implements Hypervisor {
     const started = Date.now();
 
     let qmp: QmpClient | undefined;
+    let consoleReader: ConsoleReader | undefined;
     try {
       const spawnError = await spawned;
       if (spawnError !== undefined) throw HakoError.wrap(spawnError, `cannot run ${this.binary}`);
       log.debug('qemu spawned', { pid: child.pid });
       qmp = await connectWhenReady(files.qmpSocket, processExit, deadline, opts.signal, log);
-      await restrictSockets(files.qmpSocket, desc);
+      // QEMU creates every chardev socket before it serves QMP, so the console socket is there now;
+      // the guest has barely started, and what it wrote before we connect is dropped (wait=off).
+      const serial = desc.devices.find((d) => d.kind === 'serial-console');
+      if (serial !== undefined) {
+        consoleReader = await ConsoleReader.attach(files.consoleSocket, serial.logPath, {
+          signal: opts.signal,
+          timeoutMs: Math.max(1, deadline - Date.now()),
+          log,
+        });
+      }
+      await restrictSockets(files, desc);
       const startupMs = Date.now() - started;
       log.info('qemu ready', { pid: child.pid, startupMs });
-      return new QemuVm({ id: desc.id, child, qmp, processExit, runtimeDir: desc.runtimeDir, log, startupMs });
+      return new QemuVm({ id: desc.id, child, qmp, console: consoleReader, processExit, runtimeDir: desc.runtimeDir, log, startupMs });
     } catch (err) {
       qmp?.close();
+      await consoleReader?.close();
       // A QMP failure may be QEMU dying: give its exit a moment to arrive, unless we gave up waiting.
       const gaveUp = err instanceof HakoError && (err.code === Code.CANCELLED || err.code === Code.DEADLINE_EXCEEDED);
       const exitedOnItsOwn = await waitSettled(processExit, gaveUp ? 0 : 100);
@@ -109,8 +122,11 @@ export class QemuHypervisor implements Hypervisor {
 
 // restrictSockets makes QEMU's listening sockets 0600. QEMU creates them under its umask; the
 // runtime dir's own mode (0700) is the real protection, this narrows what a looser parent exposes.
-async function restrictSockets(qmpSocket: string, desc: VmDescription): Promise<void> {
-  const paths = [qmpSocket, ...desc.devices.flatMap((d) => (d.kind === 'virtio-serial-port' ? [d.socketPath] : []))];
+async function restrictSockets(files: QemuRuntimeFiles, desc: VmDescription): Promise<void> {
+  const paths = [
+    files.qmpSocket,
+    ...desc.devices.flatMap((d) => (d.kind === 'virtio-serial-port' ? [d.socketPath] : d.kind === 'serial-console' ? [files.consoleSocket] : [])),
+  ];
   await Promise.all(paths.map((p) => chmod(p, 0o600).catch(() => {})));
 }
 

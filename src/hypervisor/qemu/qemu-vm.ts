@@ -7,6 +7,7 @@ import type { Logger } from '../../log/index.js';
 import { waitSettled } from '../deadline.js';
 import type { CallOptions, QmpAccess, StopOptions, Vm, VmEvent, VmEvents, VmExit, VmExitReason, VmRunState } from '../vm.js';
 import { removeStaleFiles } from './leftover.js';
+import type { ConsoleReader } from './console.js';
 import type { QmpClient } from './qmp.js';
 import { qemuRuntimeFiles, readLogTail, type QemuRuntimeFiles } from './runtime-files.js';
 
@@ -59,6 +60,8 @@ export interface QemuVmInit {
   id: string;
   child: ChildProcess;
   qmp: QmpClient;
+  /** console copies the guest's serial console into its log; the VM closes it when QEMU ends. */
+  console?: ConsoleReader;
   processExit: Promise<ProcessExit>;
   runtimeDir: string;
   log: Logger;
@@ -80,6 +83,7 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
 
   private readonly child: ChildProcess;
   private readonly qmpClient: QmpClient;
+  private readonly consoleReader: ConsoleReader | undefined;
   private readonly runtimeDir: string;
   private readonly files: QemuRuntimeFiles;
   private readonly log: Logger;
@@ -90,6 +94,7 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
     this.child = init.child;
     this.pid = init.child.pid!;
     this.qmpClient = init.qmp;
+    this.consoleReader = init.console;
     this.processExit = init.processExit;
     this.runtimeDir = init.runtimeDir;
     this.files = qemuRuntimeFiles(init.runtimeDir);
@@ -109,6 +114,11 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
     // the socket as it exits, so wait (briefly) for the close to have read everything.
     await waitSettled(this.qmpClient.closed, 500);
     this.qmpClient.close();
+    // Likewise the console's last lines (a panic) may still be in flight: let them reach the log.
+    if (this.consoleReader !== undefined) {
+      await waitSettled(this.consoleReader.ended, 500);
+      await this.consoleReader.close();
+    }
     const tail = await readLogTail(this.files.logFile);
     const info = explainExit(e, this.lastShutdown, this.stopStep, tail);
     // After SIGKILL QEMU cannot remove its own pidfile and sockets.
@@ -168,6 +178,8 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
     this.child.kill('SIGKILL');
     const killMs = opts.killTimeoutMs ?? 5000;
     if (await waitSettled(gone, killMs)) return this.exited;
+    // We give up on the process; stop copying its console at least.
+    await this.consoleReader?.close();
     throw errorf(Code.DEADLINE_EXCEEDED, `qemu pid ${this.pid} still running ${killMs} ms after SIGKILL`);
   }
 

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 export interface QemuRuntimeFiles {
   /** qmpSocket is the QMP control socket; QEMU listens on it. */
   qmpSocket: string;
+  /** consoleSocket serves the guest's serial console; the driver copies it into the console log. */
+  consoleSocket: string;
   /** pidFile is written by QEMU (`-pidfile`) and read by killLeftoverVm. */
   pidFile: string;
   /** logFile receives QEMU's stdout and stderr. */
@@ -18,6 +20,7 @@ export interface QemuRuntimeFiles {
 export function qemuRuntimeFiles(runtimeDir: string): QemuRuntimeFiles {
   return {
     qmpSocket: join(runtimeDir, 'qmp.sock'),
+    consoleSocket: join(runtimeDir, 'console.sock'),
     pidFile: join(runtimeDir, 'qemu.pid'),
     logFile: join(runtimeDir, 'qemu.log'),
   };
