@@ -182,6 +182,9 @@ async function stageRoot(dir: string, inputs: RootInputs, signal?: AbortSignal):
   await write('etc/hosts', '127.0.0.1\tlocalhost\n::1\tlocalhost\n');
   await write('etc/hostname', 'hako\n');
   await write('etc/hako/root-id', `${inputs.hash}\n`);
+  // The agent reports crun's version; reading it here saves running crun at every boot.
+  const crun = await run([GUEST_BINARIES.crun, '--version'], { timeoutMs: 30_000, signal });
+  await write('etc/hako/crun-version', crun.stdout);
   return entries;
 }
 

@@ -26,6 +26,9 @@ export function parseMemTotalKib(meminfo: string): bigint {
 
 let crunVersion: string | undefined;
 
+/** CRUN_VERSION_FILE holds `crun --version` as the image builder recorded it. */
+export const CRUN_VERSION_FILE = '/etc/hako/crun-version';
+
 /** GuestInfo collects the details once per call; crun's version is cached. */
 export class GuestInfo {
   /** startUptimeMs is the guest uptime when the agent's main module began to run. */
@@ -36,8 +39,12 @@ export class GuestInfo {
     memTotalKib: bigint; onlineCpus: number; crunVersion: string;
   }> {
     if (crunVersion === undefined) {
-      const r = await runCommand(['crun', '--version'], { timeoutMs: 10_000 }).catch(() => null);
-      const first = r?.stdout.split('\n')[0]?.trim() ?? '';
+      // The image records crun's version at build time: running crun costs ~0.6 s under TCG.
+      let first = (await readFile(CRUN_VERSION_FILE, 'utf8').catch(() => '')).split('\n')[0]?.trim() ?? '';
+      if (first === '') {
+        const r = await runCommand(['crun', '--version'], { timeoutMs: 10_000 }).catch(() => null);
+        first = r?.stdout.split('\n')[0]?.trim() ?? '';
+      }
       crunVersion = first.slice(0, 200);
     }
     return {
