@@ -165,6 +165,30 @@ test('ctr events shows task and exec events in the required order', async () => 
   await assertClean(id2);
 });
 
+test('a container killed by the guest OOM killer publishes /tasks/oom before its exit', async () => {
+  const id = newId('oom');
+  const ev = spawn('ctr', ['events'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let text = '';
+  ev.stdout.on('data', (c) => (text += c));
+  const topics = () => text.split('\n').filter((l) => l.includes(NS) && l.includes(`"${id}"`)).map((l) => /\/tasks\/[a-z-]+/.exec(l)?.[0]).filter(Boolean);
+  let r: RunResult;
+  try {
+    await new Promise((res) => setTimeout(res, 500));
+    // tmpfs pages are charged to the container's memory cgroup and cannot be reclaimed (no swap in the guest).
+    // The limit stays under /dev/shm's 64 MiB size, so the cgroup limit is what stops dd.
+    r = await ctr(['run', '--rm', '--memory-limit', String(32 << 20), '--runtime', RUNTIME, IMAGE, id,
+      'sh', '-c', 'exec dd if=/dev/zero of=/dev/shm/fill bs=1M count=60']);
+    await waitFor(() => topics().includes('/tasks/delete'), 15_000);
+  } finally {
+    ev.kill();
+  }
+  assert.equal(r.code, 137, `expected an OOM kill (137): ${out(r)}${r.stderr}`);
+  const t = topics();
+  assert.ok(t.includes('/tasks/oom'), `no /tasks/oom event: ${t.join(' ')}`);
+  assert.ok(t.indexOf('/tasks/start') < t.indexOf('/tasks/oom'), `order: ${t.join(' ')}`);
+  await assertClean(id);
+});
+
 test('--log-uri file:// appends the output to a file', async () => {
   const id = newId('logfile');
   const dir = mkdtempSync(join(tmpdir(), 'hako-e2e-log-'));
