@@ -23,7 +23,8 @@ export function ctr(args: readonly string[], timeoutMs = 60_000): Promise<CmdRes
   return runCmd(['ctr', ...args], { timeoutMs });
 }
 
-const CONTAINERD_GONE = /transport is closing|connection refused|failed to dial|error reading from server: EOF|context deadline exceeded/i;
+// "already exists": a restarted containerd still holds the half-made task of the interrupted call.
+const CONTAINERD_GONE = /transport is closing|connection refused|failed to dial|error reading from server: EOF|context deadline exceeded|already exists/i;
 
 /**
  * ctrRun runs `ctr run …` for container id; when containerd itself went away during the
