@@ -26,7 +26,7 @@ Commands:
   ps        list containers
   kill      send a signal to a container (default KILL)
   rm        remove containers (-f: also running ones)
-  image     build the guest kernel and images (hako image build [--force])
+  image     build the guest kernel and images (hako image build [--force]; hako image prune [--dry-run])
   check     check that this host can run hako, and explain the accelerator
   version   print version information
 `;

@@ -3,6 +3,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hako, prefix } from './cli-harness.js';
 
 test('version and help', async () => {
@@ -46,6 +49,30 @@ test('image build reports the built assets', { timeout: 900_000 }, async () => {
   const bad = await hako(['image', 'frob']);
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /unknown subcommand "frob"/);
+});
+
+test('image prune removes stale kernels and root images, and --dry-run only lists them', async () => {
+  const cache = mkdtempSync(join(tmpdir(), 'hako-prune-'));
+  try {
+    const stale = [join(cache, 'kernel', 'feedface'), join(cache, 'root', 'deadbeef')];
+    for (const d of stale) mkdirSync(d, { recursive: true });
+    writeFileSync(join(cache, 'config.toml'), `[runtime]\ncache_dir = "${cache}"\n`);
+    const env = { HAKO_CONFIG: join(cache, 'config.toml') };
+    const dry = await hako(['image', 'prune', '--dry-run'], { env });
+    assert.equal(dry.code, 0, dry.stderr);
+    for (const d of stale) assert.match(dry.stdout, new RegExp(`^would remove ${d}$`, 'm'));
+    for (const d of stale) assert.ok(existsSync(d), `--dry-run removed ${d}`);
+    const real = await hako(['image', 'prune'], { env });
+    assert.equal(real.code, 0, real.stderr);
+    for (const d of stale) assert.ok(!existsSync(d), `${d} is still there`);
+    const again = await hako(['image', 'prune'], { env });
+    assert.match(again.stdout, /nothing to prune/);
+    const bad = await hako(['image', 'prune', 'extra'], { env });
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /unexpected argument extra/);
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 });
 
 test('ps, exec, kill and rm name what is wrong', async () => {
