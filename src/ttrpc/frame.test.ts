@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFrame, FrameReader, FrameType, HEADER_SIZE, MAX_MESSAGE_SIZE, type Frame } from './frame.js';
+import { mulberry32 } from '../../test/lib/prng.js';
 
 interface Seen {
   frames: Frame[];
@@ -22,18 +23,6 @@ function reader(max?: number): { r: FrameReader; seen: Seen } {
     max,
   );
   return { r, seen };
-}
-
-/** mulberry32 is a tiny deterministic PRNG so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('constants: 10-byte header, 4 MiB limit', () => {

@@ -14,23 +14,12 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { RequestSchema } from '../../src/protocols/generated/ttrpc_pb.js';
 import { Client, dialUnix, encodeFrame, FrameType, HEADER_SIZE, MAX_MESSAGE_SIZE } from '../../src/ttrpc/index.js';
 import { PEER_SERVICE } from './peers/test-service.js';
+import { mulberry32 } from '../lib/prng.js';
 
 const serverScript = fileURLToPath(new URL('./peers/ttrpc-test-server.js', import.meta.url));
 const CONNECTIONS = 4000;
 const PARALLEL = 16;
 const TIME_BUDGET_MS = 14_000;
-
-/** mulberry32 is a small deterministic PRNG: a seed reproduces a run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);

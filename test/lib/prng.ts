@@ -1,0 +1,13 @@
+// A tiny seeded PRNG for fuzz-style tests, so that a printed seed reproduces a failing run.
+
+/** mulberry32 returns a deterministic generator of floats in [0, 1) for a 32-bit seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
