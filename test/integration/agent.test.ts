@@ -9,9 +9,10 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClient, dialWithRetry } from '../../src/agent-client/index.js';
 import { Code, HakoError } from '../../src/errors/index.js';
-import { BASE_KERNEL_CMDLINE, ensureAssets, type Assets } from '../../src/image/index.js';
+import { ensureAssets, type Assets } from '../../src/image/index.js';
 import { run } from '../../src/image/run.js';
 import { Logger, streamSink } from '../../src/log/index.js';
+import { plainGuestArgv } from '../lib/plain-guest.js';
 
 const log = new Logger(streamSink(process.stderr), 'info');
 let assets: Assets;
@@ -97,20 +98,7 @@ before(async () => {
   const shared = join(work, 'shared');
   await mkdir(join(shared, 'data'), { recursive: true });
   await run(['umoci', 'raw', 'unpack', '--image', `${assets.busyboxLayout}:latest`, join(shared, 'rootfs')], { timeoutMs: 120_000 });
-  const argv = [
-    '-machine', 'q35', '-accel', 'tcg', '-cpu', 'max', '-m', '512', '-smp', '1',
-    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-kernel', assets.kernel, '-append', BASE_KERNEL_CMDLINE,
-    '-drive', `file=${assets.rootImage},if=none,id=root,format=raw,readonly=on`,
-    '-device', 'virtio-blk-pci,drive=root',
-    '-serial', `file:${join(work, 'console.log')}`,
-    '-device', 'virtio-serial-pci,id=vser0',
-    '-chardev', `socket,id=agent,path=${join(work, 'agent.sock')},server=on,wait=off`,
-    '-device', 'virtserialport,bus=vser0.0,chardev=agent,name=agent.channel.0',
-    '-fsdev', `local,id=share,path=${shared},security_model=none`,
-    '-device', 'virtio-9p-pci,fsdev=share,mount_tag=hakoshare',
-    '-device', 'virtio-rng-pci',
-  ];
+  const argv = plainGuestArgv({ kernel: assets.kernel, rootImage: assets.rootImage, work, shared, serial: `file:${join(work, 'console.log')}` });
   const t0 = Date.now();
   qemu = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let qemuErr = '';

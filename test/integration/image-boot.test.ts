@@ -7,9 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { BASE_KERNEL_CMDLINE, ensureAssets, type Assets } from '../../src/image/index.js';
+import { ensureAssets, type Assets } from '../../src/image/index.js';
 import { run } from '../../src/image/run.js';
 import { Logger, streamSink } from '../../src/log/index.js';
+import { plainGuestArgv } from '../lib/plain-guest.js';
 
 const BOOT_TIMEOUT_MS = 240_000;
 
@@ -146,21 +147,7 @@ after(async () => {
 });
 
 function bootGuest(shared: string): Promise<Boot> {
-  const argv = [
-    '-machine', 'q35', '-accel', 'tcg', '-cpu', 'max', '-m', '512', '-smp', '1',
-    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-kernel', assets.kernel,
-    '-append', BASE_KERNEL_CMDLINE,
-    '-drive', `file=${assets.rootImage},if=none,id=root,format=raw,readonly=on`,
-    '-device', 'virtio-blk-pci,drive=root',
-    '-serial', 'stdio',
-    '-device', 'virtio-serial-pci,id=vser0',
-    '-chardev', `socket,id=agent,path=${join(work, 'agent.sock')},server=on,wait=off`,
-    '-device', 'virtserialport,bus=vser0.0,chardev=agent,name=agent.channel.0',
-    '-fsdev', `local,id=share,path=${shared},security_model=none`,
-    '-device', 'virtio-9p-pci,fsdev=share,mount_tag=hakoshare',
-    '-device', 'virtio-rng-pci',
-  ];
+  const argv = plainGuestArgv({ kernel: assets.kernel, rootImage: assets.rootImage, work, shared, serial: 'stdio' });
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const wall: Record<string, number> = {};
