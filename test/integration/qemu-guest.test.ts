@@ -1,26 +1,21 @@
 // Integration test with a real guest kernel: a guest that panics ends QEMU (-no-reboot) and the
-// driver reports guest-reset, with the kernel's output in the console log. Skips without a kernel.
+// driver reports guest-reset, with the kernel's output in the console log.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QemuHypervisor, type QemuVm } from '../../src/hypervisor/qemu/index.js';
+import { ensureAssets } from '../../src/image/index.js';
+import { nullLogger } from '../../src/log/index.js';
 
-// HAKO_TEST_KERNEL names a bzImage; otherwise the newest one in the asset cache (guest contract).
-async function findKernel(): Promise<string | undefined> {
+// HAKO_TEST_KERNEL names a bzImage; otherwise the current guest kernel (built by setup, cached).
+async function findKernel(): Promise<string> {
   const env = process.env.HAKO_TEST_KERNEL;
   if (env !== undefined && env !== '') return env;
-  const base = '/var/cache/hako/kernel';
-  const found: Array<{ path: string; mtime: number }> = [];
-  for (const hash of await readdir(base).catch(() => [] as string[])) {
-    const path = join(base, hash, 'bzImage');
-    const st = await stat(path).catch(() => undefined);
-    if (st?.isFile()) found.push({ path, mtime: st.mtimeMs });
-  }
-  return found.sort((a, b) => b.mtime - a.mtime)[0]?.path;
+  return (await ensureAssets({ log: nullLogger })).kernel;
 }
 
 const kernel = await findKernel();
@@ -32,7 +27,7 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-test('a panicking guest ends QEMU as guest-reset', { skip: kernel === undefined ? 'no guest kernel built (hako image build)' : false }, async () => {
+test('a panicking guest ends QEMU as guest-reset', async () => {
   const dir = join(root, 'vm');
   const consoleLog = join(dir, 'console.log');
   vm = await new QemuHypervisor().start({
