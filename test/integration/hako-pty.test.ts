@@ -87,6 +87,13 @@ test('--raw gives the command a raw terminal that does not echo input', async ()
   assert.match(r.out, /a\s+b\s+c\s+\\n/);
 });
 
+test('input a command does not read yet never stalls the relay of its output', async () => {
+  // 80 KB of input against a pty that buffers 4 KB, while the command first writes 200 KB.
+  const r = await runPty(['--', 'sh', '-c', 'yes out | head -n 50000 >/dev/tty; wc -l'], { input: 'x\n'.repeat(40_000) });
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^\s*40000\r?$/m);
+});
+
 test('usage errors exit 125', async () => {
   const r = await runPty(['--rows', 'x']);
   assert.equal(r.code, 125);

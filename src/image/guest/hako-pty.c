@@ -172,14 +172,19 @@ int main(int argc, char **argv) {
     sigaction(SIGQUIT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /*
+     * Input waits in inbuf until the pty takes it: the master is non-blocking, so a
+     * command that does not read its input can never stall the relay of its output.
+     */
+    fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
     int in_open = 1, status = 0, exited = 0;
-    char buf[16384], ctlbuf[512];
-    size_t ctl_len = 0;
+    char buf[16384], inbuf[16384], ctlbuf[512];
+    size_t ctl_len = 0, in_len = 0, in_off = 0;
     for (;;) {
         struct pollfd fds[4] = {
-            {master, POLLIN, 0},
+            {master, (short)(POLLIN | (in_len > in_off ? POLLOUT : 0)), 0},
             {sigpipe_fds[0], POLLIN, 0},
-            {in_open ? 0 : -1, POLLIN, 0},
+            {in_open && in_len == in_off ? 0 : -1, POLLIN, 0},
             {ctl, POLLIN, 0},
         };
         /* Once the command exited, drain what the pty still holds, then stop. */
@@ -200,21 +205,27 @@ int main(int argc, char **argv) {
                 poll(&p, 1, 100);
             }
         }
+        if ((fds[0].revents & POLLOUT) && in_len > in_off) {
+            ssize_t w = write(master, inbuf + in_off, in_len - in_off);
+            if (w > 0) in_off += (size_t)w;
+            else if (w < 0 && errno != EINTR && errno != EAGAIN) in_off = in_len; /* the pty is gone: drop it */
+            if (in_off == in_len) in_off = in_len = 0;
+        }
         if (fds[1].revents & POLLIN) {
             char drain[64];
             while (read(sigpipe_fds[0], drain, sizeof drain) > 0) {}
             if (!exited && waitpid(child, &status, WNOHANG) == child) exited = 1;
         }
         if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = read(0, buf, sizeof buf);
+            ssize_t r = read(0, inbuf, sizeof inbuf);
             if (r > 0) {
-                write_all(master, buf, (size_t)r);
+                in_len = (size_t)r;
             } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
                 /* Input ended: deliver the terminal's EOF character once, as a user typing ^D would. */
                 struct termios t;
-                char eof = 4;
-                if (tcgetattr(master, &t) == 0) eof = (char)t.c_cc[VEOF];
-                write_all(master, &eof, 1);
+                inbuf[0] = 4;
+                if (tcgetattr(master, &t) == 0) inbuf[0] = (char)t.c_cc[VEOF];
+                in_len = 1;
                 in_open = 0;
             }
         }
