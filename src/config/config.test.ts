@@ -48,6 +48,9 @@ timeout_ms = 5000
 boot_timeout_ms = 20000
 [runtime]
 state_dir = "/tmp/hako-state"
+[factory]
+template = false
+pool = 3
 [log]
 level = "debug"
 `);
@@ -60,6 +63,9 @@ level = "debug"
   assert.equal(c.runtime.stateDir, '/tmp/hako-state');
   assert.equal(c.runtime.cacheDir, '/var/cache/hako');
   assert.equal(c.log.level, 'debug');
+  assert.equal(c.factory.template, false);
+  assert.equal(c.factory.pool, 3);
+  assert.equal(defaultConfig().factory.template, true);
   assert.deepEqual(parseConfig('[hypervisor]\nkernel_params = ["a=1", "b"]').hypervisor.kernelParams, ['a=1', 'b']);
 });
 
@@ -79,6 +85,8 @@ test('bad values are rejected with the key and the reason', () => {
   rejects('[hypervisor]\nkernel_params = ["a b"]', /kernel_params must be a string or an array of words/);
   rejects('[runtime]\nstate_dir = ""', /state_dir must be a non-empty string/);
   rejects('[log]\nlevel = "trace"', /log\.level must be one of/);
+  rejects('[factory]\ntemplate = "yes"', /factory\.template must be true or false, not "yes"/);
+  rejects('[factory]\npool = 65', /factory\.pool must be between 0 and 64/);
   rejects('hypervisor = 3', /hypervisor must be a table/);
   rejects('[hypervisor\n', /x\.toml: invalid TOML \(line 1/);
 });

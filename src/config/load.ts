@@ -66,6 +66,9 @@ function validateValue(spec: KeySpec, value: unknown, source: string): unknown {
       if (n < t.min || n > t.max) throw bad(`between ${t.min} and ${t.max}`);
       return n;
     }
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad('true or false');
+      return value;
     case 'words': {
       // A string is split on whitespace; an array must hold words without whitespace.
       const words = typeof value === 'string' ? value.split(/\s+/).filter((w) => w !== '') : value;
@@ -116,7 +119,7 @@ export function renderSchema(): string {
     }
     const t = spec.type;
     const type =
-      t.kind === 'enum' ? t.values.join('|') : t.kind === 'integer' ? `integer ${t.min}..${t.max}` : t.kind === 'words' ? 'string or array of words' : 'string';
+      t.kind === 'enum' ? t.values.join('|') : t.kind === 'integer' ? `integer ${t.min}..${t.max}` : t.kind === 'words' ? 'string or array of words' : t.kind === 'boolean' ? 'true|false' : 'string';
     out.push(`# ${spec.description} (${type})`);
     out.push(`${spec.key} = ${JSON.stringify(spec.default)}`);
   }

@@ -20,6 +20,12 @@ export interface HakoConfig {
     stateDir: string;
     cacheDir: string;
   };
+  factory: {
+    /** template boots sandbox VMs as clones of a saved VM template (docs/factory.md). */
+    template: boolean;
+    /** pool is how many warm VMs `hako factory serve` keeps ready. */
+    pool: number;
+  };
   log: {
     level: 'debug' | 'info' | 'warn' | 'error';
   };
@@ -30,6 +36,7 @@ export type KeyType =
   | { kind: 'string'; absolutePath?: boolean }
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'integer'; min: number; max: number }
+  | { kind: 'boolean' }
   | { kind: 'words' };
 
 /** KeySpec describes one configuration key. */
@@ -40,7 +47,7 @@ export interface KeySpec {
   /** prop is the property of HakoConfig[section] the value lands in. */
   prop: string;
   type: KeyType;
-  default: string | number | string[];
+  default: string | number | boolean | string[];
   description: string;
 }
 
@@ -92,6 +99,17 @@ export const SCHEMA: readonly KeySpec[] = [
     section: 'runtime', key: 'cache_dir', prop: 'cacheDir',
     type: { kind: 'string', absolutePath: true }, default: '/var/cache/hako',
     description: 'built guest kernel and root image, the busybox image, unpacked image rootfs',
+  },
+  {
+    section: 'factory', key: 'template', prop: 'template',
+    type: { kind: 'boolean' }, default: true,
+    description: 'start VMs as copy-on-write clones of a saved, warmed-up VM (a failed restore boots cold)',
+  },
+  {
+    section: 'factory', key: 'pool', prop: 'pool',
+    // Each warm VM holds its own QEMU (about 80 MiB when idle): a few are enough to absorb bursts.
+    type: { kind: 'integer', min: 0, max: 64 }, default: 0,
+    description: 'warm VMs that `hako factory serve` keeps restored and ready to hand out',
   },
   {
     section: 'log', key: 'level', prop: 'level',

@@ -6,6 +6,7 @@ export type {
   BlockDevice,
   Device,
   DeviceKind,
+  FileMemory,
   KernelBoot,
   NetTapDevice,
   NinePDevice,
@@ -14,11 +15,13 @@ export type {
   VirtioSerialPort,
   VmDescription,
   VsockDevice,
+  VmGenIdDevice,
 } from './types.js';
 export type {
   CallOptions,
   Hypervisor,
   QmpAccess,
+  SavedVmState,
   StartOptions,
   StopOptions,
   Vm,
@@ -26,9 +29,11 @@ export type {
   VmEvents,
   VmExit,
   VmExitReason,
+  VmHandOff,
   VmRunState,
+  VmStateSave,
 } from './vm.js';
-export { hasEvents, hasQmp } from './vm.js';
+export { hasEvents, hasHandOff, hasQmp, hasStateSave } from './vm.js';
 export { validateDescription, MAX_SOCKET_PATH, MAX_KERNEL_CMDLINE } from './validate.js';
 export { chooseAccel, probeAccel, readAccelFacts, parseCpuVirt, parseProcModules, DEFAULT_ACCEL_PATHS, DEFAULT_TCG_TB_SIZE_MIB } from './accel.js';
 export type { AccelChoice, AccelFacts, AccelPaths } from './accel.js';

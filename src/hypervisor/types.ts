@@ -72,6 +72,14 @@ export interface VsockDevice {
   cid: number;
 }
 
+/**
+ * VmGenIdDevice gives the guest a VM generation ID (ACPI vmgenid) that changes in every new
+ * hypervisor process, so a guest restored from a template notices and reseeds its RNG at once.
+ */
+export interface VmGenIdDevice {
+  kind: 'vmgenid';
+}
+
 /** Device is any device a VM description can hold. */
 export type Device =
   | BlockDevice
@@ -80,7 +88,8 @@ export type Device =
   | VirtioSerialPort
   | RngDevice
   | NetTapDevice
-  | VsockDevice;
+  | VsockDevice
+  | VmGenIdDevice;
 
 /** DeviceKind is the tag of a Device. */
 export type DeviceKind = Device['kind'];
@@ -91,6 +100,18 @@ export interface KernelBoot {
   initrdPath?: string;
   /** params are kernel command-line words (`console=ttyS0`, `ro`); no whitespace inside one. */
   params: string[];
+}
+
+/**
+ * FileMemory backs guest RAM with a file instead of anonymous memory (VM templates). `shared`
+ * writes through to the file (a template being built); private maps it copy-on-write (a clone),
+ * so pages no clone writes stay one copy in the host page cache.
+ */
+export interface FileMemory {
+  kind: 'file';
+  /** path is the RAM file, on tmpfs; its size is the VM's memory. */
+  path: string;
+  shared: boolean;
 }
 
 /** VmDescription is everything needed to start one VM. */
@@ -106,4 +127,11 @@ export interface VmDescription {
   devices: Device[];
   /** runtimeDir holds the driver's files for this VM (control socket, pidfile, log); mode 0700. */
   runtimeDir: string;
+  /** memory places guest RAM in a file; absent means anonymous memory. */
+  memory?: FileMemory;
+  /**
+   * incoming starts the VM waiting for a saved state (Vm restore) instead of booting; the
+   * devices must then be the same as those of the VM that was saved, in the same order.
+   */
+  incoming?: boolean;
 }

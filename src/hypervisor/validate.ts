@@ -55,6 +55,13 @@ export function validateDescription(desc: VmDescription): void {
     bad(`accel.kind ${JSON.stringify((accel as { kind?: unknown } | undefined)?.kind)} must be kvm or tcg`);
   }
 
+  if (desc.memory !== undefined) {
+    if (desc.memory.kind !== 'file') bad(`memory.kind ${JSON.stringify((desc.memory as { kind?: unknown }).kind)} must be file`);
+    checkPath(desc.memory.path, 'memory.path', bad);
+    if (typeof desc.memory.shared !== 'boolean') bad('memory.shared must be a boolean');
+  }
+  if (desc.incoming !== undefined && typeof desc.incoming !== 'boolean') bad('incoming must be a boolean');
+
   if (!Array.isArray(desc.devices)) bad('devices must be an array');
   else checkDevices(desc.devices, bad);
 
@@ -108,11 +115,13 @@ function checkDevices(devices: Device[], bad: (msg: string) => void): void {
       case 'vsock':
         if (!Number.isInteger(dev.cid) || dev.cid < 3 || dev.cid > 0xfffffffe) bad(`${at}.cid ${dev.cid} must be an integer 3..4294967294`);
         break;
+      case 'vmgenid':
+        break;
       default:
         bad(`${at}.kind ${JSON.stringify((dev as { kind?: unknown }).kind)} is not a known device kind`);
     }
   });
-  for (const kind of ['serial-console', 'rng', 'vsock'] as const) {
+  for (const kind of ['serial-console', 'rng', 'vsock', 'vmgenid'] as const) {
     if ((counts[kind] ?? 0) > 1) bad(`at most one ${kind} device`);
   }
 }

@@ -78,6 +78,8 @@ export interface StartOptions {
   signal?: AbortSignal;
   /** timeoutMs bounds the whole start, up to a ready control channel (default 10000). */
   timeoutMs?: number;
+  /** nice runs the VM at this scheduling niceness (-20..19; default the caller's). */
+  nice?: number;
 }
 
 /** Hypervisor starts VMs from descriptions. */
@@ -106,6 +108,40 @@ export interface VmEvents {
 export interface QmpAccess {
   /** qmp runs one QMP command and resolves with its `return` value. */
   qmp<T = unknown>(command: string, args?: Record<string, unknown>, opts?: CallOptions): Promise<T>;
+}
+
+/** SavedVmState describes a saved device state file. */
+export interface SavedVmState {
+  bytes: number;
+  /** sha256 is the hex digest of the file. */
+  sha256: string;
+}
+
+/**
+ * VmStateSave is the optional ability to save a VM and restore it in a new process: the device
+ * state goes to a file, while RAM stays in the VM's file memory backend (VmDescription.memory).
+ */
+export interface VmStateSave {
+  /** saveState pauses the VM and writes its device state to path (created, never replaced). */
+  saveState(path: string, opts?: CallOptions): Promise<SavedVmState>;
+  /** loadState restores a VM started with `incoming: true` from a saved state; resolves once the guest runs. */
+  loadState(data: Uint8Array, opts?: CallOptions): Promise<void>;
+}
+
+/** VmHandOff is the optional ability to let go of a running VM so that another process adopts it. */
+export interface VmHandOff {
+  /** release stops controlling and watching the VM without stopping it. */
+  release(): Promise<void>;
+}
+
+/** hasStateSave reports whether vm can be saved and restored. */
+export function hasStateSave(vm: Vm): vm is Vm & VmStateSave {
+  return typeof (vm as Partial<VmStateSave>).saveState === 'function' && typeof (vm as Partial<VmStateSave>).loadState === 'function';
+}
+
+/** hasHandOff reports whether vm can be released to another process. */
+export function hasHandOff(vm: Vm): vm is Vm & VmHandOff {
+  return typeof (vm as Partial<VmHandOff>).release === 'function';
 }
 
 /** hasEvents reports whether vm can report hypervisor events. */

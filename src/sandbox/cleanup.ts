@@ -19,22 +19,25 @@ export interface CleanupOptions {
 export const DEFAULT_STATE_DIR = '/run/hako';
 
 /**
- * cleanupSandbox kills the sandbox's QEMU if one still runs (checked by pidfile and cmdline),
+ * cleanupSandbox kills the sandbox's QEMU if one still runs (checked by pidfile and cmdline, in <dir>/vm),
  * unmounts everything under its directory (share binds, volumes, overlays) deepest first,
  * and removes the directory. It never deletes through a mount: if something stays mounted
  * it throws and leaves the directory. Resolves whether there was anything to clean.
  */
 export async function cleanupSandbox(id: string, opts: CleanupOptions = {}): Promise<boolean> {
   const log = (opts.log ?? nullLogger).child({ sandbox: id, subsystem: 'cleanup' });
-  const { dir } = sandboxPaths(opts.stateDir ?? DEFAULT_STATE_DIR, id);
+  const { dir, vm } = sandboxPaths(opts.stateDir ?? DEFAULT_STATE_DIR, id);
   const exists = await stat(dir).then(() => true, () => false);
   if (!exists) return false;
   const problems: string[] = [];
-  try {
-    const pid = await killLeftoverVm(dir, { log });
-    if (pid !== undefined) log.info('killed leftover qemu', { pid });
-  } catch (err) {
-    problems.push(HakoError.from(err).message);
+  // The VM lives in <dir>/vm; sandboxes made before the factory kept QEMU's files in <dir> itself.
+  for (const runtimeDir of [vm, dir]) {
+    try {
+      const pid = await killLeftoverVm(runtimeDir, { log });
+      if (pid !== undefined) log.info('killed leftover qemu', { pid });
+    } catch (err) {
+      problems.push(HakoError.from(err).message);
+    }
   }
   try {
     const n = await unmountAll(dir, log);

@@ -3,6 +3,7 @@
 
 import { join } from 'node:path';
 import { Code, errorf } from '../errors/index.js';
+import { vmDirPaths } from '../factory/index.js';
 
 // The id becomes a directory name and a QEMU VM name: the VM name rule is the stricter one.
 const SANDBOX_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -19,6 +20,8 @@ export function validSandboxId(id: string): string {
 export interface SandboxPaths {
   dir: string;
   state: string;
+  /** vm is the VM's directory: QEMU's sockets, pidfile and log, the agent socket, the console log, the 9p share. */
+  vm: string;
   agentSocket: string;
   console: string;
   /** control is the socket of the owner process (`hako exec/kill/rm` talk to it). */
@@ -33,11 +36,13 @@ export function sandboxesDir(stateDir: string): string {
 /** sandboxPaths returns the paths of sandbox id under stateDir. */
 export function sandboxPaths(stateDir: string, id: string): SandboxPaths {
   const dir = join(sandboxesDir(stateDir), validSandboxId(id));
+  const vm = vmDirPaths(join(dir, 'vm'));
   return {
     dir,
     state: join(dir, 'state.json'),
-    agentSocket: join(dir, 'agent.sock'),
-    console: join(dir, 'console.log'),
+    vm: vm.dir,
+    agentSocket: vm.agentSocket,
+    console: vm.console,
     control: join(dir, 'control.sock'),
   };
 }

@@ -1,24 +1,28 @@
 // Sandbox: one VM with its agent, share and containers. create() boots it (any failure cleans
 // up everything), containers are created through it, and stop() removes every trace.
 
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { HakoConfig } from '../config/index.js';
 import { probeAccel, type Vm } from '../hypervisor/index.js';
-import { QemuHypervisor } from '../hypervisor/qemu/index.js';
 import { ensureAssets, type Assets } from '../image/index.js';
-import { SHARE_TAG, Share, mountContainerRootfs, validId, type ContainerRootfs } from '../storage/index.js';
+import { SHARE_TAG, mountContainerRootfs, validId, type ContainerRootfs, type Share } from '../storage/index.js';
 import type { AgentClient, GuestDetailsInfo } from '../agent-client/index.js';
-import { AGENT_PORT_NAME, connectAgent, vmDescription } from './boot.js';
+import { AGENT_PORT_NAME, provisionVm, type ProvisionedVm, type VmSource } from '../factory/index.js';
 import { cleanupSandbox } from './cleanup.js';
 import { Container } from './container.js';
 import { sandboxPaths, sandboxesDir, validSandboxId, type SandboxPaths } from './paths.js';
-
-export { AGENT_PORT_NAME };
 import { isBindMount, type OciSpec } from './spec.js';
 import { writeState, type SandboxState } from './state.js';
 import { Timings } from './timings.js';
+import { warmUpInputs } from './warm-up-inputs.js';
+
+export { AGENT_PORT_NAME };
+
+/** RESEED_BYTES is how much host entropy a restored guest gets mixed into its pool. */
+const RESEED_BYTES = 64;
 
 // How often the owner checks that the agent still answers; a hung VM fails waits promptly.
 const HEARTBEAT_MS = 5000;
@@ -69,6 +73,8 @@ export class Sandbox {
   private saving: Promise<void> = Promise.resolve();
   private readonly oomListeners: Array<(containerId: string) => void> = [];
   private readonly background = new AbortController();
+  /** vmSource says where the VM came from: a cold boot, a template clone or the warm pool. */
+  readonly vmSource: VmSource;
 
   private constructor(
     private readonly config: HakoConfig,
@@ -80,7 +86,9 @@ export class Sandbox {
     private readonly share: Share,
     private readonly state: SandboxState,
     timings: Timings,
+    vmSource: VmSource,
   ) {
+    this.vmSource = vmSource;
     this.id = state.id;
     this.paths = sandboxPaths(config.runtime.stateDir, state.id);
     this.dir = this.paths.dir;
@@ -137,29 +145,34 @@ export class Sandbox {
       version: 1, id, status: 'creating', created: timings.startedAt.toISOString(), ownerPid: process.pid,
       qemuPid: 0, containers: [], annotations: { ...opts.annotations },
     };
-    let vm: Vm | undefined;
-    let agent: AgentClient | undefined;
+    let prov: ProvisionedVm | undefined;
     try {
       await writeState(paths.state, state);
       const deadline = Date.now() + config.agent.bootTimeoutMs;
       const accel = await probeAccel(config.hypervisor.accel);
       log.debug('accelerator', { accel: accel.accel.kind, reason: accel.reason });
-      const share = await Share.create(paths.dir, log);
-      const desc = vmDescription(id, config, opts, assets, paths, share, accel.accel);
-      const hv = new QemuHypervisor({ binary: config.hypervisor.path, log });
-      timings.mark('qemu-spawn');
-      vm = await hv.start(desc, { signal: opts.signal, timeoutMs: Math.max(1, deadline - Date.now()) });
-      timings.mark('qmp-ready', { qemuPid: vm.pid, accel: accel.accel.kind });
-      state.qemuPid = vm.pid;
+      const recipe = { config, assets, vcpus: opts.vcpus ?? config.hypervisor.vcpus, memoryMiB: opts.memoryMiB ?? config.hypervisor.memoryMiB, accel: accel.accel };
+      prov = await provisionVm({
+        id, recipe, vmDir: paths.vm, log, signal: opts.signal, deadline,
+        mark: (name, fields) => timings.mark(name, fields),
+        warmUp: () => warmUpInputs(config, assets, log, opts.signal),
+      });
+      state.qemuPid = prov.vm.pid;
+      state.annotations['hako.vm-source'] = prov.source;
       await writeState(paths.state, state);
-      const a = (agent = await connectAgent(paths.agentSocket, vm, deadline, config, log, opts.signal));
+      const a = prov.agent;
       const readyMs = timings.now();
-      // GetGuestDetails costs the guest a crun run the first time: overlap it with CreateSandbox.
+      const call = { signal: opts.signal };
+      // A restored guest still has the template's entropy and clock: replace them before any
+      // container runs (the kernel already reseeded on the new VM generation id). CreateSandbox
+      // gives it its identity (hostname) and mounts the share.
       const [d] = await Promise.all([
-        a.getGuestDetails({ signal: opts.signal }),
-        a.createSandbox({ sandboxId: id, hostname: (opts.hostname ?? id).slice(0, 63), shareTag: SHARE_TAG }, { signal: opts.signal }),
+        a.getGuestDetails(call),
+        ...(prov.restored ? [a.reseedRandomDev(randomBytes(RESEED_BYTES), call), a.setGuestDateTime(new Date(), call)] : []),
+        a.createSandbox({ sandboxId: id, hostname: (opts.hostname ?? id).slice(0, 63), shareTag: SHARE_TAG }, call),
       ]);
       timings.markAt('agent-ready', readyMs, {
+        vmSource: prov.source,
         guestUptimeAtAgentStartMs: d.uptimeAtAgentStartMs,
         guestUptimeMs: d.uptimeMs,
         kernelRelease: d.kernelRelease,
@@ -167,14 +180,14 @@ export class Sandbox {
       });
       state.status = 'ready';
       await writeState(paths.state, state);
-      const sb = new Sandbox(config, log, vm, a, d, share, state, timings);
+      const sb = new Sandbox(config, log, prov.vm, a, d, prov.share, state, timings, prov.source);
       timings.mark('sandbox-ready');
       return sb;
     } catch (err) {
-      agent?.close();
+      prov?.agent.close();
       const e = opts.signal?.aborted ? errorf(Code.CANCELLED, 'cancelled', err) : HakoError.from(err);
       log[e.code === Code.CANCELLED ? 'info' : 'warn']('sandbox start failed, cleaning up', { err: e });
-      if (vm) await vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
+      if (prov) await prov.vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
       await cleanupSandbox(id, { stateDir: config.runtime.stateDir, log }).catch((cerr: unknown) =>
         log.error('cleanup after a failed start failed', { err: cerr }),
       );

@@ -6,8 +6,11 @@ import type { Fields, Logger } from '../log/index.js';
 /** TimingMark names a point on the boot and run path. */
 export type TimingMark =
   | 'assets-ready'
+  | 'template-ready'
   | 'qemu-spawn'
   | 'qmp-ready'
+  | 'state-loaded'
+  | 'vm-adopted'
   | 'agent-ready'
   | 'sandbox-ready'
   | 'container-created'

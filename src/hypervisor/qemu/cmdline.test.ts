@@ -190,3 +190,34 @@ test('duplicates are rejected and every problem is reported at once', () => {
     /duplicate blk id "root"; duplicate 9p tag "t"; duplicate socket path "\/s"; at most one rng device/,
   );
 });
+
+test('a template VM: RAM in a shared file, vmgenid', () => {
+  const dir = '/run/hako/factory/templates/.build-1/vm';
+  const args = buildQemuArgs({
+    ...base, runtimeDir: dir, memoryMiB: 256,
+    memory: { kind: 'file', path: '/run/hako/factory/templates/.build-1/ram', shared: true },
+    devices: [{ kind: 'rng' }, { kind: 'vmgenid' }],
+  });
+  assert.deepEqual(args, [
+    ...HEAD,
+    '-name', 'guest=vm1',
+    '-machine', 'q35,memory-backend=ram0',
+    '-accel', 'tcg,thread=single',
+    '-cpu', 'max',
+    '-smp', '1',
+    '-m', '256M',
+    '-object', 'memory-backend-file,id=ram0,size=256M,mem-path=/run/hako/factory/templates/.build-1/ram,share=on',
+    '-object', 'rng-random,id=rng0,filename=/dev/urandom',
+    '-device', 'virtio-rng-pci,rng=rng0',
+    '-device', 'vmgenid,id=vmgenid0,guid=auto',
+    ...tail(dir),
+  ]);
+});
+
+test('a clone: private copy-on-write RAM from the template file, waiting for its state', () => {
+  const args = buildQemuArgs({ ...base, memory: { kind: 'file', path: '/t,x/ram', shared: false }, incoming: true });
+  assert.equal(args[args.indexOf('-object') + 1], 'memory-backend-file,id=ram0,size=128M,mem-path=/t,,x/ram,share=off');
+  assert.deepEqual(args.slice(-2), ['-incoming', 'defer']);
+  rejects({ ...base, memory: { kind: 'file', path: 'ram', shared: false } }, /memory.path "ram" must be absolute/);
+  rejects({ ...base, devices: [{ kind: 'vmgenid' }, { kind: 'vmgenid' }] }, /at most one vmgenid device/);
+});

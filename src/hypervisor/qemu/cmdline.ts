@@ -1,5 +1,5 @@
 // The one builder from a VmDescription to QEMU's argv, in a fixed order pinned by golden tests:
-// flags, name, machine, accel, cpu, smp, memory, kernel, devices in description order, QMP, pidfile.
+// flags, name, machine, accel, cpu, smp, memory, kernel, devices in description order, QMP, pidfile, incoming.
 
 import { Code, errorf } from '../../errors/index.js';
 import type { Accel, Device, VmDescription } from '../types.js';
@@ -11,6 +11,9 @@ export const QMP_CHARDEV_ID = 'qmp';
 
 /** VIRTIO_SERIAL_BUS is the id of the virtio-serial controller that carries every port. */
 export const VIRTIO_SERIAL_BUS = 'vser0';
+
+/** RAM_BACKEND_ID names the memory backend object of a VM whose RAM is in a file. */
+export const RAM_BACKEND_ID = 'ram0';
 
 /**
  * optValue escapes a value for QEMU's `key=value,...` option syntax, where a literal comma
@@ -49,13 +52,18 @@ export function buildQemuArgs(desc: VmDescription): string[] {
     '-nographic',
     '-no-reboot',
     '-name', `guest=${desc.id}`,
-    '-machine', 'q35',
+    '-machine', desc.memory === undefined ? 'q35' : `q35,memory-backend=${RAM_BACKEND_ID}`,
     '-accel', accelArg(desc.accel, desc.vcpus),
     // TCG's `max` has every feature TCG emulates; `host` passes the real CPU through under KVM.
     '-cpu', desc.accel.kind === 'kvm' ? 'host' : 'max',
     '-smp', String(desc.vcpus),
     '-m', `${desc.memoryMiB}M`,
   ];
+  if (desc.memory !== undefined) {
+    args.push('-object', opts('memory-backend-file', [
+      ['id', RAM_BACKEND_ID], ['size', `${desc.memoryMiB}M`], ['mem-path', desc.memory.path], ['share', desc.memory.shared ? 'on' : 'off'],
+    ]));
+  }
   if (desc.kernel !== undefined) {
     // -kernel, -initrd and -append take their value verbatim: no comma escaping here.
     args.push('-kernel', desc.kernel.path);
@@ -78,6 +86,8 @@ export function buildQemuArgs(desc: VmDescription): string[] {
     // -pidfile takes its value verbatim.
     '-pidfile', files.pidFile,
   );
+  // `defer`: the state is fed over QMP (migrate-incoming) once the driver is connected.
+  if (desc.incoming === true) args.push('-incoming', 'defer');
   return args;
 }
 
@@ -137,5 +147,8 @@ function deviceArgs(dev: Device, consoleSocket: string): string[] {
     }
     case 'vsock':
       return ['-device', opts('vhost-vsock-pci', [['guest-cid', dev.cid]])];
+    case 'vmgenid':
+      // auto: a fresh random id in every QEMU process, a restored clone included.
+      return ['-device', opts('vmgenid', [['id', 'vmgenid0'], ['guid', 'auto']])];
   }
 }

@@ -42,12 +42,18 @@ export class CappedLogWriter {
     private readonly log: Logger,
   ) {}
 
-  /** open creates (or truncates) path with mode 0600, refusing to follow a symlink there. */
-  static async open(path: string, maxBytes: number, log: Logger = nullLogger): Promise<CappedLogWriter> {
+  /**
+   * open creates (or truncates) path with mode 0600, refusing to follow a symlink there. With
+   * append, what the file holds is kept and counts against the cap (a VM adopted mid-life).
+   */
+  static async open(path: string, maxBytes: number, log: Logger = nullLogger, append = false): Promise<CappedLogWriter> {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw errorf(Code.INVALID_ARGUMENT, `console log cap ${maxBytes} must be a non-negative integer`);
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (append ? constants.O_APPEND : constants.O_TRUNC);
     try {
-      return new CappedLogWriter(await open(path, flags, 0o600), maxBytes, log);
+      const fh = await open(path, flags, 0o600);
+      const w = new CappedLogWriter(fh, maxBytes, log);
+      if (append) w.written = Math.min(maxBytes, (await fh.stat()).size);
+      return w;
     } catch (err) {
       throw HakoError.wrap(err, `open console log ${path}`);
     }
@@ -105,6 +111,8 @@ export interface ConsoleReaderOptions {
   /** timeoutMs bounds the connect (default 2000). */
   timeoutMs?: number;
   log?: Logger;
+  /** append keeps what the log holds (a VM adopted from another process) instead of truncating it. */
+  append?: boolean;
 }
 
 /**
@@ -124,10 +132,10 @@ export class ConsoleReader {
     this.ended = new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => writer.close());
   }
 
-  /** attach connects to socketPath and starts copying into logPath (created 0600, truncated). */
+  /** attach connects to socketPath and starts copying into logPath (created 0600, truncated unless append). */
   static async attach(socketPath: string, logPath: string, opts: ConsoleReaderOptions = {}): Promise<ConsoleReader> {
     const log = opts.log ?? nullLogger;
-    const writer = await CappedLogWriter.open(logPath, opts.maxBytes ?? CONSOLE_LOG_MAX_BYTES, log);
+    const writer = await CappedLogWriter.open(logPath, opts.maxBytes ?? CONSOLE_LOG_MAX_BYTES, log, opts.append === true);
     const socket = connect(socketPath);
     const connected = new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);

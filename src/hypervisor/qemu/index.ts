@@ -1,9 +1,11 @@
 // Public surface of the QEMU driver: the Hypervisor implementation, leftover cleanup, the
 // command-line builder and the QMP client (for tools and tests that need them directly).
 export { QemuHypervisor, DEFAULT_START_TIMEOUT_MS } from './qemu-hypervisor.js';
-export type { QemuHypervisorOptions } from './qemu-hypervisor.js';
+export type { AdoptOptions, QemuHypervisorOptions } from './qemu-hypervisor.js';
+export { setVmPriority } from './vm-process.js';
+export { MAX_STATE_BYTES } from './migration.js';
 export { QemuVm, explainExit } from './qemu-vm.js';
-export { killLeftoverVm } from './leftover.js';
+export { isDead, isQemuOf, killLeftoverVm, readPidFile } from './leftover.js';
 export type { KillLeftoverOptions } from './leftover.js';
 export { buildQemuArgs, optValue } from './cmdline.js';
 export { QmpClient, qmpErrorOf, DEFAULT_QMP_TIMEOUT_MS } from './qmp.js';

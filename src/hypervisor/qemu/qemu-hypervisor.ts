@@ -14,6 +14,18 @@ import { isQemuOf, readPidFile, removeStaleFiles } from './leftover.js';
 import { QmpClient } from './qmp.js';
 import { QemuVm, type ProcessExit } from './qemu-vm.js';
 import { LOG_HEADER_PREFIX, qemuRuntimeFiles, readLogTail, type QemuRuntimeFiles } from './runtime-files.js';
+import { adoptedVmProcess, childVmProcess, setVmPriority } from './vm-process.js';
+
+/** AdoptOptions bounds QemuHypervisor.adopt. */
+export interface AdoptOptions {
+  signal?: AbortSignal;
+  /** timeoutMs bounds the QMP connection and the console attach (default 5000). */
+  timeoutMs?: number;
+  /** consoleLog is where to keep copying the guest's serial console (appended to). */
+  consoleLog?: string;
+  /** nice sets the adopted VM's niceness (a warm pool refills at low priority; its users run at 0). */
+  nice?: number;
+}
 
 /** QemuHypervisorOptions configures the QEMU driver. */
 export interface QemuHypervisorOptions {
@@ -78,6 +90,7 @@ export class QemuHypervisor implements Hypervisor {
       await logFh.close();
     }
     const started = Date.now();
+    if (opts.nice !== undefined && child.pid !== undefined) void setVmPriority(child.pid, opts.nice);
 
     let qmp: QmpClient | undefined;
     let consoleReader: ConsoleReader | undefined;
@@ -97,9 +110,11 @@ export class QemuHypervisor implements Hypervisor {
         });
       }
       await restrictSockets(files, desc);
+      // Threads QEMU started before the first renice get theirs now.
+      if (opts.nice !== undefined) await setVmPriority(child.pid!, opts.nice);
       const startupMs = Date.now() - started;
       log.info('qemu ready', { pid: child.pid, startupMs });
-      return new QemuVm({ id: desc.id, child, qmp, console: consoleReader, processExit, runtimeDir: desc.runtimeDir, log, startupMs });
+      return new QemuVm({ id: desc.id, proc: childVmProcess(child, processExit), qmp, console: consoleReader, runtimeDir: desc.runtimeDir, log, startupMs });
     } catch (err) {
       qmp?.close();
       await consoleReader?.close();
@@ -117,6 +132,41 @@ export class QemuHypervisor implements Hypervisor {
       const logNote = tail && e.code !== Code.CANCELLED ? ` (qemu log: ${tail})` : '';
       throw new HakoError(e.code, `${what}: ${e.message}${logNote}`, { cause: e });
     }
+  }
+
+  /**
+   * adopt takes control of a QEMU that another process started and released (a warm pool VM):
+   * the pid comes from runtimeDir's pidfile and must still be that QEMU; QMP is connected anew.
+   * Nothing is killed on failure: the caller decides (killLeftoverVm ends it).
+   */
+  async adopt(id: string, runtimeDir: string, opts: AdoptOptions = {}): Promise<QemuVm> {
+    const files = qemuRuntimeFiles(runtimeDir);
+    const log = this.log.child({ subsystem: 'qemu', vm: id });
+    const what = `adopt vm ${id}`;
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    const started = Date.now();
+    const pid = await readPidFile(files.pidFile);
+    if (pid === undefined || !(await isQemuOf(pid, files.pidFile))) {
+      throw errorf(Code.NOT_FOUND, `${what}: no running qemu in ${runtimeDir}`);
+    }
+    let qmp: QmpClient | undefined;
+    let consoleReader: ConsoleReader | undefined;
+    try {
+      qmp = await QmpClient.connect(files.qmpSocket, { signal: opts.signal, timeoutMs, log });
+      if (opts.consoleLog !== undefined) {
+        consoleReader = await ConsoleReader.attach(files.consoleSocket, opts.consoleLog, {
+          signal: opts.signal, timeoutMs: Math.max(1, started + timeoutMs - Date.now()), log, append: true,
+        });
+      }
+      if (opts.nice !== undefined) await setVmPriority(pid, opts.nice);
+    } catch (err) {
+      qmp?.close();
+      await consoleReader?.close();
+      throw HakoError.wrap(err, what);
+    }
+    const startupMs = Date.now() - started;
+    log.info('qemu adopted', { pid, startupMs });
+    return new QemuVm({ id, proc: adoptedVmProcess(pid, files.pidFile), qmp, console: consoleReader, runtimeDir, log, startupMs });
   }
 }
 

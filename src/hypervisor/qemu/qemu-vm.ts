@@ -1,21 +1,18 @@
 // QemuVm: one running QEMU process and its QMP connection. It notices the process exit,
-// explains why it ended, and stops it in order: QMP quit, then SIGTERM, then SIGKILL.
+// explains why it ended, stops it in order (QMP quit, SIGTERM, SIGKILL), saves and loads its state.
 
-import type { ChildProcess } from 'node:child_process';
 import { Code, errorf } from '../../errors/index.js';
 import type { Logger } from '../../log/index.js';
 import { waitSettled } from '../deadline.js';
-import type { CallOptions, QmpAccess, StopOptions, Vm, VmEvent, VmEvents, VmExit, VmExitReason, VmRunState } from '../vm.js';
+import type { CallOptions, QmpAccess, StopOptions, Vm, VmEvent, VmEvents, VmExit, VmExitReason, VmHandOff, VmRunState, VmStateSave } from '../vm.js';
 import { removeStaleFiles } from './leftover.js';
 import type { ConsoleReader } from './console.js';
+import { loadState, saveState, type SavedState } from './migration.js';
 import type { QmpClient } from './qmp.js';
 import { qemuRuntimeFiles, readLogTail, type QemuRuntimeFiles } from './runtime-files.js';
+import type { ProcessExit, VmProcess } from './vm-process.js';
 
-/** ProcessExit is what Node reports when a child ends. */
-export interface ProcessExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type { ProcessExit } from './vm-process.js';
 
 const CRASH_SIGNALS = new Set<string>(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGSYS']);
 
@@ -26,7 +23,8 @@ export function explainExit(
   stopStep: VmExit['stoppedBy'] | undefined,
   logTail: string,
 ): VmExit {
-  const how = exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const unknown = exit.code === null && exit.signal === null;
+  const how = unknown ? 'ended (exit status unknown: not our child)' : exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const withTail = (s: string): string => (logTail.length > 0 ? `${s}: ${logTail}` : s);
   let reason: VmExitReason;
   let detail: string;
@@ -40,6 +38,10 @@ export function explainExit(
     else if (shutdown.guest === true) reason = 'guest-shutdown';
     else reason = 'host-quit';
     detail = `qemu shut down (${why}) and ${how}`;
+  } else if (unknown) {
+    // An adopted QEMU that went without a SHUTDOWN event was killed or crashed; we cannot tell which.
+    reason = 'killed';
+    detail = withTail(`qemu ${how}, without a shutdown event`);
   } else if (exit.signal !== null) {
     reason = CRASH_SIGNALS.has(exit.signal) ? 'crashed' : 'killed';
     detail = reason === 'crashed' ? withTail(`qemu ${how}`) : `qemu ${how}`;
@@ -58,18 +60,17 @@ export function explainExit(
 /** QemuVmInit is what the driver hands a new QemuVm. */
 export interface QemuVmInit {
   id: string;
-  child: ChildProcess;
+  proc: VmProcess;
   qmp: QmpClient;
   /** console copies the guest's serial console into its log; the VM closes it when QEMU ends. */
   console?: ConsoleReader;
-  processExit: Promise<ProcessExit>;
   runtimeDir: string;
   log: Logger;
   startupMs: number;
 }
 
-/** QemuVm is a running QEMU controlled over QMP; it has the VmEvents and QmpAccess abilities. */
-export class QemuVm implements Vm, VmEvents, QmpAccess {
+/** QemuVm is a running QEMU controlled over QMP; it has the VmEvents, QmpAccess, VmStateSave and VmHandOff abilities. */
+export class QemuVm implements Vm, VmEvents, QmpAccess, VmStateSave, VmHandOff {
   readonly id: string;
   readonly pid: number;
   readonly exited: Promise<VmExit>;
@@ -79,9 +80,10 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
   private lastShutdown: { guest?: unknown; reason?: unknown } | undefined;
   private stopStep: VmExit['stoppedBy'] | undefined;
   private stopping: Promise<VmExit> | undefined;
+  private released = false;
   private readonly processExit: Promise<ProcessExit>;
 
-  private readonly child: ChildProcess;
+  private readonly proc: VmProcess;
   private readonly qmpClient: QmpClient;
   private readonly consoleReader: ConsoleReader | undefined;
   private readonly runtimeDir: string;
@@ -91,11 +93,11 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
   /** The driver builds a QemuVm once QMP is ready; processExit must settle when the child ends. */
   constructor(init: QemuVmInit) {
     this.id = init.id;
-    this.child = init.child;
-    this.pid = init.child.pid!;
+    this.proc = init.proc;
+    this.pid = init.proc.pid;
     this.qmpClient = init.qmp;
     this.consoleReader = init.console;
-    this.processExit = init.processExit;
+    this.processExit = init.proc.exit;
     this.runtimeDir = init.runtimeDir;
     this.files = qemuRuntimeFiles(init.runtimeDir);
     this.log = init.log;
@@ -121,9 +123,11 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
     }
     const tail = await readLogTail(this.files.logFile);
     const info = explainExit(e, this.lastShutdown, this.stopStep, tail);
+    this.exitInfo = info;
+    // A released VM belongs to another process now, and its files may live elsewhere.
+    if (this.released) return info;
     // After SIGKILL QEMU cannot remove its own pidfile and sockets.
     await removeStaleFiles(this.runtimeDir).catch(() => {});
-    this.exitInfo = info;
     const level = info.reason === 'crashed' || info.reason === 'killed' ? 'warn' : 'info';
     this.log[level]('qemu exited', { pid: this.pid, code: info.code, signal: info.signal, reason: info.reason, detail: info.detail });
     return info;
@@ -170,12 +174,12 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
     }
     if (signal?.aborted !== true) {
       this.stopStep = 'sigterm';
-      this.child.kill('SIGTERM');
+      this.proc.kill('SIGTERM');
       if (await ended(opts.termTimeoutMs ?? 2000)) return this.exited;
       this.log.warn('qemu ignored SIGTERM, sending SIGKILL', { pid: this.pid });
     }
     this.stopStep = 'sigkill';
-    this.child.kill('SIGKILL');
+    this.proc.kill('SIGKILL');
     const killMs = opts.killTimeoutMs ?? 5000;
     if (await waitSettled(gone, killMs)) return this.exited;
     // We give up on the process; stop copying its console at least.
@@ -202,12 +206,44 @@ export class QemuVm implements Vm, VmEvents, QmpAccess {
     return { running: r.running, status: r.status };
   }
 
-  /** qmp runs a raw QMP command; it fails with FAILED_PRECONDITION once the VM has exited. */
+  /** qmp runs a raw QMP command; it fails with FAILED_PRECONDITION once the VM has exited or was released. */
   qmp<T = unknown>(command: string, args?: Record<string, unknown>, opts: CallOptions = {}): Promise<T> {
     if (this.exitInfo !== undefined || this.qmpClient.isClosed) {
-      return Promise.reject(errorf(Code.FAILED_PRECONDITION, `vm ${this.id}: QMP ${command}: qemu has exited`));
+      const why = this.released ? 'the VM was handed over' : 'qemu has exited';
+      return Promise.reject(errorf(Code.FAILED_PRECONDITION, `vm ${this.id}: QMP ${command}: ${why}`));
     }
     return this.qmpClient.execute<T>(command, args, opts);
+  }
+
+  /** saveState pauses the VM and writes its device state to path (RAM on a shared file backend is not copied). */
+  saveState(path: string, opts: CallOptions = {}): Promise<SavedState> {
+    this.live('save state');
+    return saveState(this.qmpClient, this.files.migrationSocket, path, { ...opts, log: this.log });
+  }
+
+  /** loadState restores a VM started with `incoming` from a saved state; it resolves once the guest runs. */
+  loadState(data: Uint8Array, opts: CallOptions = {}): Promise<void> {
+    this.live('load state');
+    return loadState(this.qmpClient, this.files.migrationSocket, data, { ...opts, log: this.log });
+  }
+
+  /**
+   * release lets go of a running VM so that another process can adopt it (QemuHypervisor.adopt):
+   * QMP and the console copy are closed, the process is no longer watched or cleaned up. Idempotent.
+   */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.live('release');
+    this.released = true;
+    this.qmpClient.close();
+    await this.consoleReader?.close();
+    this.proc.detach();
+  }
+
+  private live(what: string): void {
+    if (this.exitInfo !== undefined || this.qmpClient.isClosed) {
+      throw errorf(Code.FAILED_PRECONDITION, `vm ${this.id}: cannot ${what}: ${this.released ? 'the VM was handed over' : 'qemu has exited'}`);
+    }
   }
 
   /** onEvent forwards QMP events as VmEvents until the returned function is called. */

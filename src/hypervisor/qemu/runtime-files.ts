@@ -14,6 +14,8 @@ export interface QemuRuntimeFiles {
   pidFile: string;
   /** logFile receives QEMU's stdout and stderr. */
   logFile: string;
+  /** migrationSocket carries a saved state out of QEMU or into it (VM templates). */
+  migrationSocket: string;
 }
 
 /** qemuRuntimeFiles names the driver's files for runtimeDir. */
@@ -23,6 +25,7 @@ export function qemuRuntimeFiles(runtimeDir: string): QemuRuntimeFiles {
     consoleSocket: join(runtimeDir, 'console.sock'),
     pidFile: join(runtimeDir, 'qemu.pid'),
     logFile: join(runtimeDir, 'qemu.log'),
+    migrationSocket: join(runtimeDir, 'migrate.sock'),
   };
 }
 

@@ -1,0 +1,83 @@
+// What a sandbox VM is made of (docs/guest-contract.md): the recipe every way of getting one
+// shares (cold boot, template, clone, warm pool), and the files of one VM's directory.
+
+import { join } from 'node:path';
+import type { HakoConfig } from '../config/index.js';
+import type { Accel, Device, FileMemory, VmDescription } from '../hypervisor/index.js';
+import { BASE_KERNEL_CMDLINE, type Assets } from '../image/index.js';
+import { SHARE_TAG } from '../storage/index.js';
+
+/** AGENT_PORT_NAME is the virtio-serial port of the agent channel (docs/guest-contract.md). */
+export const AGENT_PORT_NAME = 'agent.channel.0';
+
+/** VmRecipe is everything that decides what a sandbox VM is; a template is keyed by it. */
+export interface VmRecipe {
+  config: HakoConfig;
+  assets: Assets;
+  vcpus: number;
+  memoryMiB: number;
+  accel: Accel;
+}
+
+/** VmDirPaths are the files of one VM directory (`<sandbox>/vm`, or a pool VM's before hand-off). */
+export interface VmDirPaths {
+  dir: string;
+  agentSocket: string;
+  console: string;
+}
+
+/** vmDirPaths names the files in a VM directory. QEMU's own (qmp.sock, qemu.pid) live there too. */
+export function vmDirPaths(dir: string): VmDirPaths {
+  return { dir, agentSocket: join(dir, 'agent.sock'), console: join(dir, 'console.log') };
+}
+
+/** SHARE_DIR is the 9p export of a VM directory (storage's Share creates it there). */
+export function shareDirOf(vmDir: string): string {
+  return join(vmDir, 'shared');
+}
+
+/**
+ * sandboxVmDescription describes a sandbox VM in vmDir: root image, 9p share, console, agent
+ * port, rng and vmgenid, in that order. A template and its clones must agree on the devices and
+ * their order, so every caller builds the description here; paths may differ between them.
+ */
+export function sandboxVmDescription(id: string, recipe: VmRecipe, vmDir: string, extra: { memory?: FileMemory; incoming?: boolean } = {}): VmDescription {
+  const paths = vmDirPaths(vmDir);
+  const devices: Device[] = [
+    { kind: 'blk', id: 'root', path: recipe.assets.rootImage, readonly: true },
+    { kind: '9p', path: shareDirOf(vmDir), tag: SHARE_TAG, readonly: false },
+    { kind: 'serial-console', logPath: paths.console },
+    { kind: 'virtio-serial-port', name: AGENT_PORT_NAME, socketPath: paths.agentSocket },
+    { kind: 'rng' },
+    { kind: 'vmgenid' },
+  ];
+  return {
+    id,
+    vcpus: recipe.vcpus,
+    memoryMiB: recipe.memoryMiB,
+    kernel: { path: recipe.assets.kernel, params: [...BASE_KERNEL_CMDLINE.split(' '), ...recipe.config.hypervisor.kernelParams] },
+    accel: recipe.accel,
+    devices,
+    runtimeDir: vmDir,
+    ...(extra.memory !== undefined ? { memory: extra.memory } : {}),
+    ...(extra.incoming === true ? { incoming: true } : {}),
+  };
+}
+
+/**
+ * deviceSignature is the part of a description a saved state depends on: machine shape and
+ * devices without their host paths (which may differ between a template and its clones).
+ */
+export function deviceSignature(desc: VmDescription): string {
+  const devices = desc.devices.map((d) => {
+    switch (d.kind) {
+      case 'blk': return `blk:${d.id}:${d.readonly ? 'ro' : 'rw'}`;
+      case '9p': return `9p:${d.tag}:${d.readonly ? 'ro' : 'rw'}`;
+      case 'virtio-serial-port': return `port:${d.name}`;
+      case 'net-tap': return `tap:${d.ifname}`;
+      case 'vsock': return `vsock:${d.cid}`;
+      default: return d.kind;
+    }
+  });
+  return JSON.stringify({ vcpus: desc.vcpus, memoryMiB: desc.memoryMiB, accel: desc.accel, kernel: desc.kernel, devices });
+}
