@@ -10,6 +10,7 @@ import { loadConfig } from '../config/index.js';
 import { checkCommand } from './check.js';
 import type { CliContext } from './context.js';
 import { execCommand } from './exec.js';
+import { factoryCommand } from './factory.js';
 import { CliExit, EXIT_ERROR } from './exit.js';
 import { imageCommand } from './image.js';
 import { killCommand, psCommand, rmCommand } from './manage.js';
@@ -27,6 +28,7 @@ Commands:
   kill      send a signal to a container (default KILL)
   rm        remove containers (-f: also running ones)
   image     build the guest kernel and images (hako image build [--force]; hako image prune [--dry-run])
+  factory   VM templates and the warm pool (hako factory init|status|destroy|serve)
   check     check that this host can run hako, and explain the accelerator
   version   print version information
 `;
@@ -100,6 +102,8 @@ export async function main(argv: string[]): Promise<number> {
       return rmCommand(rest, ctx);
     case 'image':
       return imageCommand(rest, ctx);
+    case 'factory':
+      return factoryCommand(rest, ctx);
     case 'check':
       return checkCommand(rest, ctx, loaded.source);
     case '_serve':

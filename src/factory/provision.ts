@@ -13,7 +13,7 @@ import { killLeftoverVm } from '../hypervisor/qemu/index.js';
 import { connectAgent } from './agent-wait.js';
 import { templateKey } from './key.js';
 import { sandboxVmDescription, vmDirPaths, type VmRecipe } from './recipe.js';
-import { TemplateStore } from './store.js';
+import { BUILD_RETRY_MS, TemplateStore } from './store.js';
 import { BadTemplateError, buildTemplate, cloneTemplate } from './template.js';
 import type { WarmUpInputs } from './warm-up.js';
 import { takeFromPool } from './pool-client.js';
@@ -78,6 +78,8 @@ export async function provisionVm(opts: ProvisionOptions): Promise<ProvisionedVm
       const hv = new QemuHypervisor({ binary: config.hypervisor.path, log });
       let template = await store.lookup(tk);
       if (template === undefined) {
+        const failed = await store.recentFailure(tk.key);
+        if (failed !== undefined) throw new HakoError(Code.FAILED_PRECONDITION, `the last template build failed less than ${BUILD_RETRY_MS / 60_000} minutes ago (${failed}); \`hako factory init\` retries now`);
         log.info('building the VM template (once per VM configuration)', { template: tk.key.slice(0, 12) });
         template = await store.build(tk, (paths) => buildTemplate(paths, { recipe: opts.recipe, hv, warmUp: opts.warmUp, log, signal: opts.signal, deadline: opts.deadline }), {
           signal: opts.signal, timeoutMs: Math.max(1, opts.deadline - Date.now()),

@@ -59,6 +59,14 @@ export interface TemplateInfo {
 
 const META_MAX_BYTES = 64 * 1024;
 const BUILD_PREFIX = '.build-';
+const FAILED_PREFIX = '.failed-';
+
+/**
+ * BUILD_RETRY_MS is how long after a failed template build starts boot cold without trying
+ * again: a build that fails (a broken image, a guest that cannot warm up) costs a cold boot's
+ * time and more, and would otherwise be paid by every start.
+ */
+export const BUILD_RETRY_MS = 5 * 60_000;
 
 /** TemplateStore manages the templates under one factory directory. */
 export class TemplateStore {
@@ -175,12 +183,39 @@ export class TemplateStore {
         await rename(dir, this.pathsOf(tk.key).dir);
       } catch (err) {
         await this.removeBuild(dir);
+        if (opts.signal?.aborted !== true) await this.recordFailure(tk.key, HakoError.from(err).message);
         throw err;
       }
+      await rm(this.failurePath(tk.key), { force: true });
       const t = await this.lookup(tk);
       if (t === undefined) throw errorf(Code.INTERNAL, `template ${tk.key.slice(0, 12)} vanished right after it was installed`);
       return t;
     });
+  }
+
+  private failurePath(key: string): string {
+    this.pathsOf(key);
+    return join(this.templatesDir, `${FAILED_PREFIX}${key.slice(0, 16)}`);
+  }
+
+  private async recordFailure(key: string, why: string): Promise<void> {
+    await open(this.failurePath(key), 'w', 0o600).then(async (fh) => {
+      await fh.writeFile(JSON.stringify({ at: new Date().toISOString(), why: why.slice(0, 2000) }) + '\n');
+      await fh.close();
+    }).catch(() => {});
+  }
+
+  /** recentFailure returns why building key failed less than BUILD_RETRY_MS ago, if it did. */
+  async recentFailure(key: string): Promise<string | undefined> {
+    const p = this.failurePath(key);
+    const st = await stat(p).catch(() => undefined);
+    if (st === undefined || Date.now() - st.mtimeMs > BUILD_RETRY_MS) return undefined;
+    const text = await readFile(p, 'utf8').catch(() => '');
+    try {
+      return String((JSON.parse(text) as { why?: unknown }).why ?? 'unknown');
+    } catch {
+      return 'unknown';
+    }
   }
 
   // sweepBuilds removes what crashed builders of key left behind (their pid is gone).
@@ -217,6 +252,7 @@ export class TemplateStore {
     for (const name of names.sort()) {
       const dir = join(this.templatesDir, name);
       const sizes = await dirSizes(dir);
+      if (name.startsWith(FAILED_PREFIX)) continue;
       if (!/^[0-9a-f]{64}$/.test(name)) {
         out.push({ key: name, dir, problem: name.startsWith(BUILD_PREFIX) ? 'a build in progress (or left by a crash)' : 'not a template', ...sizes });
         continue;

@@ -1,6 +1,7 @@
 // Warming a VM before it is saved as a template or held in the pool: one throw-away container
 // runs through the paths a real start takes (9p share, overlay rootfs, crun run and exec, stdio).
 
+import { randomBytes } from 'node:crypto';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { AgentClient } from '../agent-client/index.js';
@@ -20,7 +21,7 @@ const CID = 'hako-warm-up';
 const EXEC_ID = 'warm-exec';
 
 /**
- * warmUp runs one container in the VM: mounts the share, starts `sleep` as init, runs an exec
+ * warmUp runs one container in the VM: reseeds, sets the clock, mounts the share, starts `sleep` as init, runs an exec
  * that prints, reads its output, kills init, removes the container and unmounts the share again,
  * so the guest is back to a state a template may be saved in (no 9p mount). Resolves with ms.
  */
@@ -29,7 +30,12 @@ export async function warmUp(agent: AgentClient, share: Share, vmDir: string, in
   const call = { signal: opts.signal };
   const rootfs = await mountContainerRootfs(vmDir, CID, inputs.lower, opts.log);
   try {
-    await agent.createSandbox({ sandboxId: WARM_UP_SANDBOX_ID, shareTag: SHARE_TAG, hostname: 'hako' }, call);
+    // The calls a restored VM gets first (entropy, clock, identity), so they are warm too.
+    await Promise.all([
+      agent.reseedRandomDev(randomBytes(64), call),
+      agent.setGuestDateTime(new Date(), call),
+      agent.createSandbox({ sandboxId: WARM_UP_SANDBOX_ID, shareTag: SHARE_TAG, hostname: 'hako' }, call),
+    ]);
     const root = await share.addRootfs(CID, rootfs.path);
     const spec = { ...inputs.spec, root: { path: root, readonly: false }, process: { ...inputs.spec.process, args: ['sleep', '60'], terminal: false } };
     await agent.createContainer({ containerId: CID, spec, stdin: false, terminal: false }, call);

@@ -5,7 +5,7 @@ export type { AdoptOptions, QemuHypervisorOptions } from './qemu-hypervisor.js';
 export { setVmPriority } from './vm-process.js';
 export { MAX_STATE_BYTES } from './migration.js';
 export { QemuVm, explainExit } from './qemu-vm.js';
-export { isDead, isQemuOf, killLeftoverVm, readPidFile } from './leftover.js';
+export { isDead, isQemuOf, isVmOf, killLeftoverVm, readPidFile, startTimeOf } from './leftover.js';
 export type { KillLeftoverOptions } from './leftover.js';
 export { buildQemuArgs, optValue } from './cmdline.js';
 export { QmpClient, qmpErrorOf, DEFAULT_QMP_TIMEOUT_MS } from './qmp.js';

@@ -1,7 +1,8 @@
 // Finding and killing a QEMU left behind by a process that died (a crashed shim, a killed `hako run`).
-// The pidfile names the pid; /proc/<pid>/cmdline proves the pid is still that QEMU and not a reused pid.
+// The pidfile names the pid; the identity file (pid + start time), or else /proc/<pid>/cmdline, proves
+// the pid is still that QEMU and not a reused pid.
 
-import { lstat, readFile, unlink } from 'node:fs/promises';
+import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
 import { Code, errorf } from '../../errors/index.js';
 import { nullLogger, type Logger } from '../../log/index.js';
 import { sleep } from '../deadline.js';
@@ -33,6 +34,44 @@ export async function isQemuOf(pid: number, pidFile: string): Promise<boolean> {
   return i >= 0 && argv[i + 1] === pidFile && !(await isDead(pid));
 }
 
+/** startTimeOf returns a process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or undefined. */
+export async function startTimeOf(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * writeVmIdentity records pid and its start time in runtimeDir's identity file. Unlike QEMU's
+ * `-pidfile` argument, which names the directory QEMU was started in, it stays true when the
+ * directory is moved (a warm pool hands VM directories over by renaming them).
+ */
+export async function writeVmIdentity(runtimeDir: string, pid: number): Promise<void> {
+  const startTime = await startTimeOf(pid);
+  if (startTime === undefined) return;
+  const file = qemuRuntimeFiles(runtimeDir).identityFile;
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(`${pid} ${startTime}\n`);
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+}
+
+/** isVmOf reports whether pid is alive and is the QEMU of runtimeDir (identity file, else cmdline). */
+export async function isVmOf(pid: number, runtimeDir: string): Promise<boolean> {
+  const files = qemuRuntimeFiles(runtimeDir);
+  const text = await readFile(files.identityFile, 'utf8').catch(() => undefined);
+  const m = text === undefined ? null : /^(\d+) (\d+)\s*$/.exec(text);
+  if (m !== null && Number(m[1]) === pid) return (await startTimeOf(pid)) === m[2] && !(await isDead(pid));
+  return isQemuOf(pid, files.pidFile);
+}
+
 /** isDead reports whether pid is gone or a zombie (exited, waiting to be reaped by its parent). */
 export async function isDead(pid: number): Promise<boolean> {
   try {
@@ -59,7 +98,8 @@ export async function waitDead(pid: number, ms: number): Promise<boolean> {
 export async function removeStaleFiles(runtimeDir: string): Promise<void> {
   const files = qemuRuntimeFiles(runtimeDir);
   await unlink(files.pidFile).catch(() => {});
-  for (const sock of [files.qmpSocket, files.consoleSocket]) {
+  await unlink(files.identityFile).catch(() => {});
+  for (const sock of [files.qmpSocket, files.consoleSocket, files.migrationSocket]) {
     const st = await lstat(sock).catch(() => undefined);
     if (st?.isSocket()) await unlink(sock).catch(() => {});
   }
@@ -76,7 +116,7 @@ export interface KillLeftoverOptions {
 
 /**
  * killLeftoverVm finds the QEMU recorded in runtimeDir's pidfile and kills it (SIGTERM, then SIGKILL),
- * but only if /proc/<pid>/cmdline shows it is the QEMU of this runtimeDir. It then removes the stale
+ * but only if it is still the QEMU of this runtimeDir (isVmOf). It then removes the stale
  * pidfile and QMP socket. Resolves with the pid it killed, or undefined when no such QEMU was running.
  * Rejects with DEADLINE_EXCEEDED only if the process survives SIGKILL.
  */
@@ -84,7 +124,7 @@ export async function killLeftoverVm(runtimeDir: string, opts: KillLeftoverOptio
   const log = opts.log ?? nullLogger;
   const files = qemuRuntimeFiles(runtimeDir);
   const pid = await readPidFile(files.pidFile);
-  if (pid === undefined || !(await isQemuOf(pid, files.pidFile))) {
+  if (pid === undefined || !(await isVmOf(pid, runtimeDir))) {
     await removeStaleFiles(runtimeDir);
     return undefined;
   }

@@ -10,7 +10,7 @@ import type { VmDescription } from '../types.js';
 import type { Hypervisor, StartOptions } from '../vm.js';
 import { buildQemuArgs } from './cmdline.js';
 import { ConsoleReader } from './console.js';
-import { isQemuOf, readPidFile, removeStaleFiles } from './leftover.js';
+import { isVmOf, readPidFile, removeStaleFiles, writeVmIdentity } from './leftover.js';
 import { QmpClient } from './qmp.js';
 import { QemuVm, type ProcessExit } from './qemu-vm.js';
 import { LOG_HEADER_PREFIX, qemuRuntimeFiles, readLogTail, type QemuRuntimeFiles } from './runtime-files.js';
@@ -64,7 +64,7 @@ export class QemuHypervisor implements Hypervisor {
 
     await mkdir(desc.runtimeDir, { recursive: true, mode: 0o700 });
     const old = await readPidFile(files.pidFile);
-    if (old !== undefined && (await isQemuOf(old, files.pidFile))) {
+    if (old !== undefined && (await isVmOf(old, desc.runtimeDir))) {
       throw errorf(Code.ALREADY_EXISTS, `${what}: qemu pid ${old} still runs in ${desc.runtimeDir} (killLeftoverVm ends it)`);
     }
     await removeStaleFiles(desc.runtimeDir);
@@ -98,6 +98,7 @@ export class QemuHypervisor implements Hypervisor {
       const spawnError = await spawned;
       if (spawnError !== undefined) throw HakoError.wrap(spawnError, `cannot run ${this.binary}`);
       log.debug('qemu spawned', { pid: child.pid });
+      await writeVmIdentity(desc.runtimeDir, child.pid!);
       qmp = await connectWhenReady(files.qmpSocket, processExit, deadline, opts.signal, log);
       // QEMU creates every chardev socket before it serves QMP, so the console socket is there now;
       // the guest has barely started, and what it wrote before we connect is dropped (wait=off).
@@ -146,19 +147,20 @@ export class QemuHypervisor implements Hypervisor {
     const timeoutMs = opts.timeoutMs ?? 5000;
     const started = Date.now();
     const pid = await readPidFile(files.pidFile);
-    if (pid === undefined || !(await isQemuOf(pid, files.pidFile))) {
+    if (pid === undefined || !(await isVmOf(pid, runtimeDir))) {
       throw errorf(Code.NOT_FOUND, `${what}: no running qemu in ${runtimeDir}`);
     }
     let qmp: QmpClient | undefined;
     let consoleReader: ConsoleReader | undefined;
     try {
+      // First: a VM made at low priority answers QMP slowly on a busy host until it is reniced.
+      if (opts.nice !== undefined) await setVmPriority(pid, opts.nice);
       qmp = await QmpClient.connect(files.qmpSocket, { signal: opts.signal, timeoutMs, log });
       if (opts.consoleLog !== undefined) {
         consoleReader = await ConsoleReader.attach(files.consoleSocket, opts.consoleLog, {
           signal: opts.signal, timeoutMs: Math.max(1, started + timeoutMs - Date.now()), log, append: true,
         });
       }
-      if (opts.nice !== undefined) await setVmPriority(pid, opts.nice);
     } catch (err) {
       qmp?.close();
       await consoleReader?.close();
@@ -166,7 +168,7 @@ export class QemuHypervisor implements Hypervisor {
     }
     const startupMs = Date.now() - started;
     log.info('qemu adopted', { pid, startupMs });
-    return new QemuVm({ id, proc: adoptedVmProcess(pid, files.pidFile), qmp, console: consoleReader, runtimeDir, log, startupMs });
+    return new QemuVm({ id, proc: adoptedVmProcess(pid, runtimeDir), qmp, console: consoleReader, runtimeDir, log, startupMs });
   }
 }
 

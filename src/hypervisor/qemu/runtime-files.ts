@@ -16,6 +16,8 @@ export interface QemuRuntimeFiles {
   logFile: string;
   /** migrationSocket carries a saved state out of QEMU or into it (VM templates). */
   migrationSocket: string;
+  /** identityFile names the QEMU process by pid and start time, valid after the directory moves. */
+  identityFile: string;
 }
 
 /** qemuRuntimeFiles names the driver's files for runtimeDir. */
@@ -26,6 +28,7 @@ export function qemuRuntimeFiles(runtimeDir: string): QemuRuntimeFiles {
     pidFile: join(runtimeDir, 'qemu.pid'),
     logFile: join(runtimeDir, 'qemu.log'),
     migrationSocket: join(runtimeDir, 'migrate.sock'),
+    identityFile: join(runtimeDir, 'qemu.id'),
   };
 }
 

@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { setPriority } from 'node:os';
-import { isDead, isQemuOf } from './leftover.js';
+import { isDead, isVmOf } from './leftover.js';
 
 /** ProcessExit is what Node reports when a child ends; both null when the status is unknown (not our child). */
 export interface ProcessExit {
@@ -39,10 +39,10 @@ export const ADOPTED_POLL_MS = 100;
 
 /**
  * adoptedVmProcess watches a QEMU that another process started: its exit is noticed by polling
- * /proc/<pid> (the exit status is not ours to read), and signals go only to the pid while its
- * cmdline still names pidFile, so a recycled pid is never hit.
+ * /proc/<pid> (the exit status is not ours to read), and signals go only to the pid while it is
+ * still the QEMU of runtimeDir (isVmOf), so a recycled pid is never hit.
  */
-export function adoptedVmProcess(pid: number, pidFile: string, pollMs = ADOPTED_POLL_MS): VmProcess {
+export function adoptedVmProcess(pid: number, runtimeDir: string, pollMs = ADOPTED_POLL_MS): VmProcess {
   let timer: NodeJS.Timeout | undefined;
   let detached = false;
   const exit = new Promise<ProcessExit>((resolve) => {
@@ -61,7 +61,7 @@ export function adoptedVmProcess(pid: number, pidFile: string, pollMs = ADOPTED_
     pid,
     exit,
     kill: (sig) => {
-      void isQemuOf(pid, pidFile).then((same) => {
+      void isVmOf(pid, runtimeDir).then((same) => {
         if (!same) return;
         try {
           process.kill(pid, sig);
