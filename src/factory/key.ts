@@ -4,6 +4,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { fileIdentity, keyOf, type HashInput } from '../image/hash.js';
 import { deviceSignature, sandboxVmDescription, type VmRecipe } from './recipe.js';
+import { WARM_UP_VERSION } from './warm-up.js';
 
 /**
  * FACTORY_FORMAT changes every key when what a template holds changes: the way it is built and
@@ -24,6 +25,8 @@ export interface TemplateInputs {
   devices: string;
   /** cpu names the host CPU for KVM, whose guests see it (`-cpu host`); empty under TCG. */
   cpu: string;
+  /** warmUp is the version of what a template runs before it is saved. */
+  warmUp: string;
 }
 
 /** TemplateKey is a key and what it was computed from. */
@@ -51,6 +54,7 @@ export async function templateKey(recipe: VmRecipe): Promise<TemplateKey> {
     qemu,
     devices: deviceSignature(desc),
     cpu: recipe.accel.kind === 'kvm' ? await hostCpu() : '',
+    warmUp: WARM_UP_VERSION,
   };
   const parts: HashInput[] = Object.entries(inputs).map(([label, value]) => ({ label, value: typeof value === 'string' ? value : JSON.stringify(value) }));
   return { key: keyOf(parts), inputs };

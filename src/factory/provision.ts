@@ -79,7 +79,7 @@ export async function provisionVm(opts: ProvisionOptions): Promise<ProvisionedVm
       let template = await store.lookup(tk);
       if (template === undefined) {
         const failed = await store.recentFailure(tk.key);
-        if (failed !== undefined) throw new HakoError(Code.FAILED_PRECONDITION, `the last template build failed less than ${BUILD_RETRY_MS / 60_000} minutes ago (${failed}); \`hako factory init\` retries now`);
+        if (failed !== undefined) throw new HakoError(Code.FAILED_PRECONDITION, `the template build failed twice in the last ${BUILD_RETRY_MS / 60_000} minutes (${failed}); \`hako factory init\` retries now`);
         log.info('building the VM template (once per VM configuration)', { template: tk.key.slice(0, 12) });
         template = await store.build(tk, (paths) => buildTemplate(paths, { recipe: opts.recipe, hv, warmUp: opts.warmUp, log, signal: opts.signal, deadline: opts.deadline }), {
           signal: opts.signal, timeoutMs: Math.max(1, opts.deadline - Date.now()),

@@ -62,9 +62,10 @@ const BUILD_PREFIX = '.build-';
 const FAILED_PREFIX = '.failed-';
 
 /**
- * BUILD_RETRY_MS is how long after a failed template build starts boot cold without trying
- * again: a build that fails (a broken image, a guest that cannot warm up) costs a cold boot's
- * time and more, and would otherwise be paid by every start.
+ * BUILD_RETRY_MS is how long starts boot cold without trying again after a template build failed
+ * twice in a row: such a build (a broken image, a guest that cannot warm up) costs a cold boot's
+ * time and more, and would otherwise be paid by every start. One failure (a VM killed while it
+ * was saved) is retried by the next start.
  */
 export const BUILD_RETRY_MS = 5 * 60_000;
 
@@ -199,23 +200,30 @@ export class TemplateStore {
   }
 
   private async recordFailure(key: string, why: string): Promise<void> {
+    const previous = await this.readFailure(key);
+    const count = previous !== undefined && Date.now() - previous.at < BUILD_RETRY_MS ? previous.count + 1 : 1;
     await open(this.failurePath(key), 'w', 0o600).then(async (fh) => {
-      await fh.writeFile(JSON.stringify({ at: new Date().toISOString(), why: why.slice(0, 2000) }) + '\n');
+      await fh.writeFile(JSON.stringify({ at: Date.now(), count, why: why.slice(0, 2000) }) + '\n');
       await fh.close();
     }).catch(() => {});
   }
 
-  /** recentFailure returns why building key failed less than BUILD_RETRY_MS ago, if it did. */
-  async recentFailure(key: string): Promise<string | undefined> {
-    const p = this.failurePath(key);
-    const st = await stat(p).catch(() => undefined);
-    if (st === undefined || Date.now() - st.mtimeMs > BUILD_RETRY_MS) return undefined;
-    const text = await readFile(p, 'utf8').catch(() => '');
+  private async readFailure(key: string): Promise<{ at: number; count: number; why: string } | undefined> {
+    const text = await readFile(this.failurePath(key), 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
     try {
-      return String((JSON.parse(text) as { why?: unknown }).why ?? 'unknown');
+      const f = JSON.parse(text) as { at?: unknown; count?: unknown; why?: unknown };
+      return { at: Number(f.at) || 0, count: Number(f.count) || 1, why: String(f.why ?? 'unknown') };
     } catch {
-      return 'unknown';
+      return undefined;
     }
+  }
+
+  /** recentFailure returns why building key failed twice in a row within BUILD_RETRY_MS, if it did. */
+  async recentFailure(key: string): Promise<string | undefined> {
+    const f = await this.readFailure(key);
+    if (f === undefined || f.count < 2 || Date.now() - f.at > BUILD_RETRY_MS) return undefined;
+    return f.why;
   }
 
   // sweepBuilds removes what crashed builders of key left behind (their pid is gone).

@@ -15,6 +15,9 @@ export interface WarmUpInputs {
   spec: { process: Record<string, unknown>; root?: unknown; [k: string]: unknown };
 }
 
+/** WARM_UP_VERSION is part of a template's key: a template warmed differently is rebuilt. */
+export const WARM_UP_VERSION = '2';
+
 /** WARM_UP_SANDBOX_ID names the guest sandbox during a warm-up; the real one is created later. */
 export const WARM_UP_SANDBOX_ID = 'hako-warm-up';
 const CID = 'hako-warm-up';

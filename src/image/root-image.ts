@@ -29,6 +29,19 @@ export const GUEST_AGENT_PATH = '/usr/lib/hako/hako-agent.mjs';
 export const GUEST_PTY_PATH = '/usr/bin/hako-pty';
 const PTY_SOURCE = 'hako-pty.c';
 
+/**
+ * GUEST_CTL_PATH is hako-guestctl, the agent's co-process for the system calls Node cannot make
+ * (clock_settime, the RNG reseed ioctls, mount), compiled like hako-pty.
+ */
+export const GUEST_CTL_PATH = '/usr/bin/hako-guestctl';
+const CTL_SOURCE = 'hako-guestctl.c';
+
+/** GUEST_HELPERS are the C helpers compiled into the image: source file and guest path. */
+const GUEST_HELPERS = [
+  { source: PTY_SOURCE, guest: GUEST_PTY_PATH },
+  { source: CTL_SOURCE, guest: GUEST_CTL_PATH },
+] as const;
+
 const INIT_FILES = [
   { name: 'inittab', guest: '/etc/inittab', mode: 0o644 },
   { name: 'rcS', guest: '/etc/hako/rcS', mode: 0o755 },
@@ -71,7 +84,7 @@ export async function rootInputs(opts: { agentFile?: string; signal?: AbortSigna
     { label: 'agent', value: await sha256File(agentFile) },
   ];
   for (const f of INIT_FILES) parts.push({ label: `init:${f.name}`, value: await readFile(join(guestFilesDir(), f.name), 'utf8') });
-  parts.push({ label: 'pty', value: await readFile(join(guestFilesDir(), PTY_SOURCE), 'utf8') });
+  for (const h of GUEST_HELPERS) parts.push({ label: h.source, value: await readFile(join(guestFilesDir(), h.source), 'utf8') });
   for (const path of [...Object.values(GUEST_BINARIES), ...libraries]) parts.push({ label: 'file', value: await fileIdentity(path) });
   return { agentFile, libraries, hash: keyOf(parts) };
 }
@@ -173,8 +186,10 @@ async function stageRoot(dir: string, inputs: RootInputs, signal?: AbortSignal):
   await put(GUEST_BINARIES.crun, 'usr/bin/crun', 0o755);
   for (const lib of inputs.libraries) await put(lib, lib.slice(1), 0o755);
   await put(inputs.agentFile, GUEST_AGENT_PATH.slice(1), 0o644);
-  await run(['gcc', '-static', '-Os', '-s', '-Wall', '-o', join(dir, GUEST_PTY_PATH.slice(1)), join(guestFilesDir(), PTY_SOURCE)], { timeoutMs: 120_000, signal });
-  entries++;
+  for (const h of GUEST_HELPERS) {
+    await run(['gcc', '-static', '-Os', '-s', '-Wall', '-o', join(dir, h.guest.slice(1)), join(guestFilesDir(), h.source)], { timeoutMs: 120_000, signal });
+    entries++;
+  }
   for (const f of INIT_FILES) await put(join(guestFilesDir(), f.name), f.guest.slice(1), f.mode);
 
   await write('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');

@@ -7,6 +7,7 @@ import { Agent } from '../../protocols/generated/hako/agent_pb.js';
 import { registerService, Server } from '../../ttrpc/index.js';
 import { agentService } from './agent-service.js';
 import { ContainerManager } from './containers.js';
+import { GUESTCTL_PATH, GuestCtl } from './guestctl.js';
 import { AGENT_VERSION, GuestInfo, uptimeMs } from './guest-info.js';
 import { OomWatcher } from './oom-watch.js';
 import { AGENT_PORT_NAME, findPort, PortChannel } from './port-channel.js';
@@ -65,11 +66,14 @@ export function runAgent(): void {
 
   const start = async (): Promise<void> => {
     const oom = new OomWatcher(log.child({ subsystem: 'oom' }));
-    const sandbox = new SandboxSetup(log);
+    // Started now, so that a VM restored from a template finds it running.
+    const ctl = new GuestCtl(GUESTCTL_PATH, log.child({ subsystem: 'guestctl' }));
+    ctl.start();
+    const sandbox = new SandboxSetup(log, ctl);
     const ptyHelper = findPtyHelper();
     const containers = new ContainerManager({ log, oom, shareReady: () => sandbox.shareReady(), ptyHelper });
     const server = new Server({ log: log.child({ subsystem: 'ttrpc' }) });
-    registerService(server, Agent, agentService({ log, info: new GuestInfo(startUptimeMs), sandbox, containers, oom }));
+    registerService(server, Agent, agentService({ log, info: new GuestInfo(startUptimeMs), sandbox, containers, oom, ctl }));
     const port = await findPort(AGENT_PORT_NAME);
     await PortChannel.open(port, {
       log,

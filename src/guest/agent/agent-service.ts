@@ -8,6 +8,7 @@ import { Agent } from '../../protocols/generated/hako/agent_pb.js';
 import type { ServiceImpl } from '../../ttrpc/index.js';
 import type { ContainerManager } from './containers.js';
 import { AGENT_VERSION, type GuestInfo } from './guest-info.js';
+import type { GuestCtl } from './guestctl.js';
 import type { OomWatcher } from './oom-watch.js';
 import { reseedRandom, setGuestDateTime, type SandboxSetup } from './sandbox-setup.js';
 
@@ -21,6 +22,7 @@ export interface AgentDeps {
   sandbox: SandboxSetup;
   containers: ContainerManager;
   oom: OomWatcher;
+  ctl: GuestCtl;
 }
 
 /** agentService builds the Agent implementation for registerService. */
@@ -34,7 +36,7 @@ export function agentService(d: AgentDeps): ServiceImpl<typeof Agent> {
       return d.info.details();
     },
     async setGuestDateTime(req) {
-      await setGuestDateTime(req.sec, req.usec);
+      await setGuestDateTime(d.ctl, req.sec, req.usec);
       return {};
     },
     async createSandbox(req) {
@@ -47,7 +49,7 @@ export function agentService(d: AgentDeps): ServiceImpl<typeof Agent> {
       return {};
     },
     async reseedRandomDev(req) {
-      await reseedRandom(req.data);
+      await reseedRandom(d.ctl, req.data);
       return {};
     },
     async createContainer(req) {

@@ -1,21 +1,24 @@
 // Sandbox-wide guest setup for CreateSandbox/DestroySandbox/SetGuestDateTime/ReseedRandomDev:
-// the 9p share mount, hostname, resolv.conf, the clock and the entropy pool.
+// the 9p share mount, hostname, resolv.conf, the clock and the entropy pool (through hako-guestctl).
 
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Code, HakoError } from '../../errors/index.js';
 import type { Logger } from '../../log/index.js';
-import { runCommand } from './crun.js';
+import type { GuestCtl } from './guestctl.js';
 import { validateHostname, validateNameserver, validateShareTag } from './ids.js';
 import { SHARE_ROOT } from './spec-rewrite.js';
 
-/** MAX_RESEED_BYTES bounds ReseedRandomDev's data. */
-export const MAX_RESEED_BYTES = 64 * 1024;
+/** SHARE_MSIZE is the 9p message size: 256 KiB moves large reads and writes in few round trips. */
+const SHARE_MSIZE = 262_144;
+
+/** MAX_RESEED_BYTES bounds ReseedRandomDev's data (one hako-guestctl request). */
+export const MAX_RESEED_BYTES = 256;
 
 /** SandboxSetup remembers what CreateSandbox did, so it is idempotent and checkable. */
 export class SandboxSetup {
   private created: { sandboxId: string; shareTag: string } | null = null;
 
-  constructor(private readonly log: Logger, private readonly shareRoot = SHARE_ROOT) {}
+  constructor(private readonly log: Logger, private readonly ctl: GuestCtl, private readonly shareRoot = SHARE_ROOT) {}
 
   /** shareReady throws FAILED_PRECONDITION until the share is mounted. */
   shareReady(): void {
@@ -35,8 +38,9 @@ export class SandboxSetup {
     }
     const t0 = Date.now();
     await mkdir(this.shareRoot, { recursive: true });
-    const r = await runCommand(['mount', '-t', '9p', '-o', 'trans=virtio,version=9p2000.L,msize=262144', tag, this.shareRoot], { timeoutMs: 30_000 });
-    if (r.status !== 0) throw new HakoError(Code.UNKNOWN, `mounting the 9p share ${tag}: ${(r.stderr || r.stdout).trim().slice(0, 500)}`);
+    await this.ctl.mount9p(tag, this.shareRoot, SHARE_MSIZE).catch((err: unknown) => {
+      throw HakoError.wrap(err, `mounting the 9p share ${tag}`);
+    });
     if (req.hostname !== '') await writeFile('/proc/sys/kernel/hostname', req.hostname);
     if (req.dns.length > 0) {
       // /etc/resolv.conf on the read-only root links to /run/resolv.conf.
@@ -49,30 +53,26 @@ export class SandboxSetup {
   /** destroy unmounts the share (containers must be gone). */
   async destroy(): Promise<void> {
     if (!this.created) return;
-    const r = await runCommand(['umount', this.shareRoot], { timeoutMs: 30_000 });
-    if (r.status !== 0) this.log.warn('unmounting the share failed', { err: r.stderr.trim().slice(0, 500) });
+    await this.ctl.umount(this.shareRoot).catch((err: unknown) => this.log.warn('unmounting the share failed', { err }));
     this.created = null;
   }
 }
 
-/** setGuestDateTime sets the clock (busybox date -s @sec); usec is applied to the nearest second. */
-export async function setGuestDateTime(sec: bigint, usec: bigint): Promise<void> {
+/** setGuestDateTime sets the clock to sec + usec (clock_settime, microsecond precision). */
+export async function setGuestDateTime(ctl: GuestCtl, sec: bigint, usec: bigint): Promise<void> {
   // 2000-01-01 .. 2200-01-01: anything else is a broken host clock, not a time to set.
   if (sec < 946_684_800n || sec > 7_258_118_400n) throw new HakoError(Code.INVALID_ARGUMENT, `implausible time ${sec}`);
   if (usec < 0n || usec >= 1_000_000n) throw new HakoError(Code.INVALID_ARGUMENT, `invalid usec ${usec}`);
-  const whole = usec >= 500_000n ? sec + 1n : sec;
-  const r = await runCommand(['date', '-u', '-s', `@${whole}`], { timeoutMs: 10_000 });
-  if (r.status !== 0) throw new HakoError(Code.UNKNOWN, `date -s: ${r.stderr.trim().slice(0, 500)}`);
+  await ctl.setTime(sec, usec);
 }
 
-/** reseedRandom mixes host-provided bytes into the guest's entropy pool (after a snapshot restore). */
-export async function reseedRandom(data: Uint8Array): Promise<void> {
+/**
+ * reseedRandom credits host-provided bytes to the guest's entropy pool and reseeds the kernel
+ * RNG at once (RNDADDENTROPY + RNDRESEEDCRNG): a plain write to /dev/urandom only mixes them in,
+ * and the RNG would keep its pre-snapshot state until its next scheduled reseed.
+ */
+export async function reseedRandom(ctl: GuestCtl, data: Uint8Array): Promise<void> {
   if (data.length === 0) throw new HakoError(Code.INVALID_ARGUMENT, 'no seed data');
   if (data.length > MAX_RESEED_BYTES) throw new HakoError(Code.INVALID_ARGUMENT, `seed of ${data.length} bytes is too large`);
-  const fh = await open('/dev/urandom', 'w');
-  try {
-    await fh.write(data);
-  } finally {
-    await fh.close();
-  }
+  await ctl.reseed(data);
 }
