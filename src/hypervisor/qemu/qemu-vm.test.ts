@@ -34,3 +34,12 @@ test('SIGKILL is killed; SIGSEGV and error exits are crashed with the log tail',
   const c = explainExit({ code: 1, signal: null }, undefined, undefined, 'qemu-system-x86_64: error');
   assert.deepEqual(c, { code: 1, signal: null, reason: 'crashed', detail: 'qemu exited with code 1: qemu-system-x86_64: error' });
 });
+
+test('an adopted QEMU (exit status unknown) is explained by its shutdown event, or as killed', () => {
+  const quit = explainExit({ code: null, signal: null }, { guest: true, reason: 'guest-shutdown' }, undefined, '');
+  assert.equal(quit.reason, 'guest-shutdown');
+  const gone = explainExit({ code: null, signal: null }, undefined, undefined, 'tail');
+  assert.equal(gone.reason, 'killed');
+  assert.match(gone.detail, /exit status unknown: not our child.*without a shutdown event: tail/);
+  assert.match(explainExit({ code: null, signal: null }, undefined, 'sigkill', '').detail, /stopped by SIGKILL \(ended \(exit status unknown/);
+});
