@@ -31,10 +31,11 @@ function socketAnswers(path: string): Promise<boolean> {
 }
 
 /** checkCommand implements `hako check`; it exits 1 when something required is missing. */
-export async function checkCommand(_argv: string[], ctx: CliContext, configSource: string | null): Promise<number> {
+export async function checkCommand(_argv: string[], ctx: CliContext, configSource: string | null, dropIns: readonly string[] = []): Promise<number> {
   const lines: Array<[Verdict, string, string]> = [];
   const add = (v: Verdict, what: string, detail: string): void => void lines.push([v, what, detail]);
-  add('ok', 'config', configSource ?? 'no config file: compiled-in defaults (/etc/hako/config.toml or HAKO_CONFIG)');
+  const withDropIns = dropIns.length > 0 ? `, then ${dropIns.join(', ')}` : '';
+  add('ok', 'config', (configSource ?? 'no config file: compiled-in defaults (/etc/hako/config.toml or HAKO_CONFIG)') + withDropIns);
 
   const qemu = ctx.config.hypervisor.path;
   try {

@@ -105,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'factory':
       return factoryCommand(rest, ctx);
     case 'check':
-      return checkCommand(rest, ctx, loaded.source);
+      return checkCommand(rest, ctx, loaded.source, loaded.dropIns);
     case '_serve':
       return serveCommand(ctx);
     default:

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
@@ -102,6 +102,18 @@ test('loadConfig: missing default file means defaults, HAKO_CONFIG must exist', 
     const loaded = await loadConfig({ env: { HAKO_CONFIG: file } });
     assert.equal(loaded.source, file);
     assert.equal(loaded.config.hypervisor.vcpus, 2);
+    // Drop-ins in config.d next to the file apply in name order, each over the one before.
+    await mkdir(join(dir, 'config.d'));
+    await writeFile(join(dir, 'config.d', '20-b.toml'), '[factory]\npool = 4\n');
+    await writeFile(join(dir, 'config.d', '10-a.toml'), '[factory]\ntemplate = false\npool = 2\n');
+    await writeFile(join(dir, 'config.d', 'notes.txt'), 'not toml');
+    const dropped = await loadConfig({ path: file });
+    assert.deepEqual(dropped.dropIns, [join(dir, 'config.d', '10-a.toml'), join(dir, 'config.d', '20-b.toml')]);
+    assert.equal(dropped.config.factory.template, false);
+    assert.equal(dropped.config.factory.pool, 4);
+    assert.equal(dropped.config.hypervisor.vcpus, 2);
+    await writeFile(join(dir, 'config.d', '30-bad.toml'), '[factory]\ntemplate = 1\n');
+    await assert.rejects(loadConfig({ path: file }), /30-bad\.toml: factory\.template must be true or false/);
     await writeFile(file, '[hypervisor]\nbogus = 2\n');
     await assert.rejects(loadConfig({ path: file }), /unknown key hypervisor\.bogus/);
   } finally {

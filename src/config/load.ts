@@ -1,8 +1,8 @@
 // Loading hako's TOML configuration: parse with smol-toml, reject unknown keys by name,
-// validate every value against SCHEMA and fill in defaults for keys left out.
+// validate every value against SCHEMA, fill in defaults, then apply the config.d drop-ins.
 
-import { readFile } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import { SCHEMA, defaultConfig, type HakoConfig, type KeySpec } from './schema.js';
@@ -14,10 +14,17 @@ export const DEFAULT_CONFIG_PATH = '/etc/hako/config.toml';
 export interface LoadedConfig {
   config: HakoConfig;
   source: string | null;
+  /** dropIns are the config.d/*.toml files applied after it, in order. */
+  dropIns: string[];
 }
 
 /** parseConfig parses TOML text into a validated HakoConfig; source names the file in errors. */
 export function parseConfig(text: string, source = 'config'): HakoConfig {
+  return applyConfig(defaultConfig(), text, source);
+}
+
+/** applyConfig parses TOML text and sets the keys it names in config (which it returns). */
+export function applyConfig(config: HakoConfig, text: string, source = 'config'): HakoConfig {
   let doc: Record<string, unknown>;
   try {
     doc = parse(text) as Record<string, unknown>;
@@ -26,7 +33,6 @@ export function parseConfig(text: string, source = 'config'): HakoConfig {
     const first = (err as Error).message.split('\n', 1)[0];
     throw errorf(Code.INVALID_ARGUMENT, `${source}: invalid TOML${where}: ${first}`, err);
   }
-  const config = defaultConfig();
   const sections = new Set(SCHEMA.map((s) => s.section as string));
   for (const [section, body] of Object.entries(doc)) {
     if (!sections.has(section)) {
@@ -88,24 +94,44 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
+/** dropInDir is where the drop-ins of the configuration file at path live: `<dir>/config.d`. */
+export function dropInDir(path: string): string {
+  return join(dirname(path), 'config.d');
+}
+
 /**
  * loadConfig reads the configuration: the file HAKO_CONFIG names (which must exist), else
- * /etc/hako/config.toml if it exists, else the defaults.
+ * /etc/hako/config.toml if it exists, else the defaults; then every `config.d/*.toml` next to
+ * that file, in name order, each overriding the keys it sets.
  */
 export async function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv } = {}): Promise<LoadedConfig> {
   const env = opts.env ?? process.env;
   const explicit = opts.path ?? (env.HAKO_CONFIG !== undefined && env.HAKO_CONFIG !== '' ? env.HAKO_CONFIG : undefined);
   const path = explicit ?? DEFAULT_CONFIG_PATH;
-  let text: string;
+  let config = defaultConfig();
+  let source: string | null = path;
   try {
-    text = await readFile(path, 'utf8');
+    config = parseConfig(await readFile(path, 'utf8'), path);
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code;
-    if (errno === 'ENOENT' && explicit === undefined) return { config: defaultConfig(), source: null };
-    const via = opts.path === undefined && explicit !== undefined ? ' (named by HAKO_CONFIG)' : '';
-    throw HakoError.wrap(err, `reading configuration ${path}${via}`);
+    if (errno !== 'ENOENT' || explicit !== undefined) {
+      if (err instanceof HakoError) throw err;
+      const via = opts.path === undefined && explicit !== undefined ? ' (named by HAKO_CONFIG)' : '';
+      throw HakoError.wrap(err, `reading configuration ${path}${via}`);
+    }
+    source = null;
   }
-  return { config: parseConfig(text, path), source: path };
+  const dir = dropInDir(path);
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.toml')).sort();
+  const dropIns: string[] = [];
+  for (const name of names) {
+    const file = join(dir, name);
+    config = applyConfig(config, await readFile(file, 'utf8').catch((err: unknown) => {
+      throw HakoError.wrap(err, `reading configuration drop-in ${file}`);
+    }), file);
+    dropIns.push(file);
+  }
+  return { config, source, dropIns };
 }
 
 /** renderSchema prints every key with type, default and description as commented TOML. */
