@@ -33,8 +33,11 @@ export interface ProvisionOptions {
   vmDir: string;
   log: Logger;
   signal?: AbortSignal;
-  /** deadline bounds the whole provisioning (epoch ms). */
-  deadline: number;
+  /**
+   * bootTimeoutMs bounds each phase on its own (a template build, the clone, a cold boot), so a
+   * first start that builds the template, or a factory that fails, leaves the VM its full time.
+   */
+  bootTimeoutMs: number;
   mark: (name: ProvisionMark, fields?: Record<string, string | number>) => void;
   /** warmUp describes the throw-away container of a template build (called only when one is built). */
   warmUp: () => Promise<WarmUpInputs>;
@@ -81,15 +84,16 @@ export async function provisionVm(opts: ProvisionOptions): Promise<ProvisionedVm
         const failed = await store.recentFailure(tk.key);
         if (failed !== undefined) throw new HakoError(Code.FAILED_PRECONDITION, `the template build failed twice in the last ${BUILD_RETRY_MS / 60_000} minutes (${failed}); \`hako factory init\` retries now`);
         log.info('building the VM template (once per VM configuration)', { template: tk.key.slice(0, 12) });
-        template = await store.build(tk, (paths) => buildTemplate(paths, { recipe: opts.recipe, hv, warmUp: opts.warmUp, log, signal: opts.signal, deadline: opts.deadline }), {
-          signal: opts.signal, timeoutMs: Math.max(1, opts.deadline - Date.now()),
+        // Waiting for another builder's lock, then building: each gets the boot timeout.
+        template = await store.build(tk, (paths) => buildTemplate(paths, { recipe: opts.recipe, hv, warmUp: opts.warmUp, log, signal: opts.signal, deadline: Date.now() + opts.bootTimeoutMs }), {
+          signal: opts.signal, timeoutMs: opts.bootTimeoutMs,
         });
       }
       opts.mark('template-ready', { template: tk.key.slice(0, 12) });
       const share = await makeVmDir(opts.vmDir, log);
       opts.mark('qemu-spawn');
       try {
-        const { vm, agent } = await cloneTemplate(template, { id: opts.id, recipe: opts.recipe, hv, vmDir: opts.vmDir, log, signal: opts.signal, deadline: opts.deadline, mark: opts.mark });
+        const { vm, agent } = await cloneTemplate(template, { id: opts.id, recipe: opts.recipe, hv, vmDir: opts.vmDir, log, signal: opts.signal, deadline: Date.now() + opts.bootTimeoutMs, mark: opts.mark });
         return { vm, agent, share, source: 'template', restored: true, templateKey: tk.key };
       } catch (err) {
         await clearVmDir(opts.vmDir, log);
@@ -111,12 +115,13 @@ async function bootCold(opts: ProvisionOptions, log: Logger): Promise<Provisione
   const hv = new QemuHypervisor({ binary: recipe.config.hypervisor.path, log });
   const desc = sandboxVmDescription(opts.id, recipe, opts.vmDir);
   opts.mark('qemu-spawn');
+  const deadline = Date.now() + opts.bootTimeoutMs;
   let vm: Vm | undefined;
   try {
-    vm = await hv.start(desc, { signal: opts.signal, timeoutMs: Math.max(1, opts.deadline - Date.now()) });
+    vm = await hv.start(desc, { signal: opts.signal, timeoutMs: opts.bootTimeoutMs });
     opts.mark('qmp-ready', { qemuPid: vm.pid });
     const agent = await connectAgent(vmDirPaths(opts.vmDir).agentSocket, vm, {
-      deadline: opts.deadline, callTimeoutMs: recipe.config.agent.timeoutMs,
+      deadline, callTimeoutMs: recipe.config.agent.timeoutMs,
       what: `agent.boot_timeout_ms (${recipe.config.agent.bootTimeoutMs} ms)`, log, signal: opts.signal,
     });
     return { vm, agent, share, source: 'cold', restored: false };

@@ -158,10 +158,9 @@ export class Sandbox {
     let prov: ProvisionedVm | undefined;
     try {
       await writeState(paths.state, state);
-      const deadline = Date.now() + config.agent.bootTimeoutMs;
       const recipe = await sandboxRecipe(config, assets, opts, log);
       prov = await provisionVm({
-        id, recipe, vmDir: paths.vm, log, signal: opts.signal, deadline,
+        id, recipe, vmDir: paths.vm, log, signal: opts.signal, bootTimeoutMs: config.agent.bootTimeoutMs,
         mark: (name, fields) => timings.mark(name, fields),
         warmUp: () => warmUpInputs(config, assets, log, opts.signal),
       });

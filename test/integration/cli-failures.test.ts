@@ -76,7 +76,8 @@ test('Ctrl-C while the VM boots cancels and cleans up (exit 130)', { timeout: BO
 });
 
 test('the agent not answering before agent.boot_timeout_ms is a clear error', { timeout: BOOT_MS }, async () => {
-  const env = { HAKO_CONFIG: config('boot', '[agent]\nboot_timeout_ms = 1000\n') };
+  // A cold boot: a template clone answers within a second.
+  const env = { HAKO_CONFIG: config('boot', '[agent]\nboot_timeout_ms = 1000\n[factory]\ntemplate = false\n') };
   const r = await hako(['run', '--rm', '--name', `${prefix}-boot`, 'busybox', '--', 'true'], { env });
   assert.equal(r.code, 125);
   assert.match(r.stderr, /did not answer within agent\.boot_timeout_ms \(1000 ms\)/);
