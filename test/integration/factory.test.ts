@@ -47,33 +47,38 @@ async function sha256(path: string): Promise<string> {
 
 test('four starts at once build one template between them; clones differ in entropy, clock and identity, and never write it', { timeout: BOOT_MS * 2 }, async () => {
   const sbs = await Promise.all([create(), create(), create(), create()]);
+  let later: Sandbox[] = [];
   try {
     assert.deepEqual(sbs.map((s) => s.vmSource), ['template', 'template', 'template', 'template']);
     assert.equal(builds(), 1, 'one template build');
     assert.equal(templates().length, 1);
     const ram = join(store().templatesDir, templates()[0]!, 'ram');
     const ramBefore = await sha256(ram);
-    // The template's clock stood still while it was saved: wait, so a clone that kept it would lag.
-    await new Promise((r) => setTimeout(r, 3000));
+    for (const sb of sbs) await sb.stop();
+    // A saved guest's clock stood still from the save: clones restored seconds later would lag
+    // by that much if the host did not set their clocks.
+    await new Promise((r) => setTimeout(r, 4000));
+    later = [await create(), await create()];
     const facts = [];
-    for (const sb of sbs.slice(0, 2)) {
+    for (const sb of later) {
       const hostBefore = Date.now();
-      const r = await runIn(sb, 'facts', ['sh', '-c', 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo; cat /proc/sys/kernel/random/boot_id; hostname; adjtimex | grep time.tv']);
+      const r = await runIn(sb, 'facts', ['sh', '-c', 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo; cat /proc/sys/kernel/random/boot_id; hostname; adjtimex | grep time.tv; dmesg | grep -c "crng reseeded due to virtual machine fork" || true']);
       const hostAfter = Date.now();
       assert.equal(r.status, 0, r.stdout);
-      const [random, bootId, hostname, sec, usec] = r.stdout.trim().split('\n');
+      const [random, bootId, hostname, sec, usec, vmfork] = r.stdout.trim().split('\n');
       const guestMs = Number(/(\d+)/.exec(sec!)![1]) * 1000 + Number(/(\d+)/.exec(usec!)![1]) / 1000;
       assert.ok(guestMs > hostBefore - 1000 && guestMs < hostAfter + 1000, `guest clock ${new Date(guestMs).toISOString()} is within a second of the host's (${new Date(hostBefore).toISOString()} .. ${new Date(hostAfter).toISOString()})`);
       assert.equal(hostname, sb.id.slice(0, 63));
+      assert.equal(vmfork, '1', 'the guest kernel saw a new VM generation id and reseeded its RNG');
       facts.push({ random, bootId });
     }
     assert.match(facts[0]!.random!, /^[0-9a-f]{64}$/);
     assert.notEqual(facts[0]!.random, facts[1]!.random, 'two clones read different bytes from /dev/urandom');
     assert.notEqual(facts[0]!.bootId, facts[1]!.bootId, 'two clones have their own boot id');
-    for (const sb of sbs) await sb.stop();
+    for (const sb of later) await sb.stop();
     assert.equal(await sha256(ram), ramBefore, 'no clone wrote to the template RAM file');
   } finally {
-    await Promise.all(sbs.map((s) => s.stop().catch(() => {})));
+    await Promise.all([...sbs, ...later].map((s) => s.stop().catch(() => {})));
   }
 });
 
