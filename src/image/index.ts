@@ -9,6 +9,7 @@ import { cacheLayout } from './paths.js';
 import type { AssetName, ProgressFn } from './progress.js';
 import { buildRootImage, rootImagePath, rootInputs } from './root-image.js';
 import { pathExists } from './install.js';
+import { readIndex, writeIndex } from './assets-index.js';
 
 export { BASE_KERNEL_CMDLINE } from './cmdline.js';
 export { DEFAULT_CACHE_DIR } from './paths.js';
@@ -58,8 +59,12 @@ export interface Assets {
 export async function ensureAssets(opts: EnsureAssetsOptions): Promise<Assets> {
   const layout = cacheLayout(opts.cacheDir);
   const log = opts.log.child({ subsystem: 'image' });
+  if (!opts.force) {
+    const known = await readIndex(layout, opts.agentFile);
+    if (known !== undefined) return known.assets;
+  }
   // Fail fast on a missing agent bundle instead of after a six-minute kernel build.
-  await rootInputs(opts);
+  const { libraries } = await rootInputs(opts);
   const common = { layout, log, force: opts.force, signal: opts.signal, onProgress: opts.onProgress };
   const results = await Promise.allSettled([
     buildKernel(common),
@@ -76,7 +81,9 @@ export async function ensureAssets(opts: EnsureAssetsOptions): Promise<Assets> {
     string,
     { layout: string; archive: string },
   ];
-  return { kernel, rootImage, busyboxLayout: busybox.layout, busyboxArchive: busybox.archive };
+  const assets = { kernel, rootImage, busyboxLayout: busybox.layout, busyboxArchive: busybox.archive };
+  await writeIndex(layout, { assets, libraries }, opts.agentFile);
+  return assets;
 }
 
 /** AssetState is "ready" (built for the current inputs), "missing" (would be built) or "blocked" (an input is missing). */

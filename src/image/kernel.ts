@@ -19,7 +19,9 @@ export const KERNEL_BUILDER_VERSION = '1';
 
 /** LINUX_SOURCE_PACKAGE is the Debian package whose tarball is built. */
 export const LINUX_SOURCE_PACKAGE = 'linux-source-6.1';
-const TARBALL = `/usr/src/${LINUX_SOURCE_PACKAGE}.tar.xz`;
+/** KERNEL_TARBALL is the kernel source the guest kernel is built from. */
+export const KERNEL_TARBALL = `/usr/src/${LINUX_SOURCE_PACKAGE}.tar.xz`;
+const TARBALL = KERNEL_TARBALL;
 
 // A cold build takes about 6 minutes on 2 cores; leave room for a slow shared host.
 const COMPILE_TIMEOUT_MS = 90 * 60_000;
