@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "host kernel:  $(uname -r)"
-exec node dist/src/cli/main.js run --rm busybox -- sh -c 'echo "guest kernel: $(uname -r)"; echo "hello from a container in a hako VM"; ps'
+exec node bin/hako run --rm busybox -- sh -c 'echo "guest kernel: $(uname -r)"; echo "hello from a container in a hako VM"; ps'
