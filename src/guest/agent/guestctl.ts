@@ -35,28 +35,37 @@ export class GuestCtl {
     this.ensure();
   }
 
+  /** close ends the helper (its stdin closes); a later request starts a new one. */
+  close(): void {
+    const child = this.child;
+    this.child = null;
+    child?.stdin?.end();
+  }
+
   /** setTime sets CLOCK_REALTIME to ms since the epoch (with microseconds). */
   setTime(sec: bigint, usec: bigint): Promise<void> {
-    return this.request(`time ${sec} ${usec * 1000n}`);
+    return this.request('time', [String(sec), String(usec * 1000n)]);
   }
 
   /** reseed credits data (host entropy) to the kernel RNG and reseeds it at once. */
   reseed(data: Uint8Array): Promise<void> {
-    return this.request(`reseed ${Buffer.from(data).toString('hex')}`);
+    return this.request('reseed', [Buffer.from(data).toString('hex')]);
   }
 
   /** mount9p mounts the 9p export tag on target. tag and target must hold no spaces. */
   mount9p(tag: string, target: string, msize: number): Promise<void> {
-    return this.request(`mount9p ${tag} ${target} ${msize}`, 30_000);
+    return this.request('mount9p', [tag, target, String(msize)], 30_000);
   }
 
   /** umount unmounts target. */
   umount(target: string): Promise<void> {
-    return this.request(`umount ${target}`, 30_000);
+    return this.request('umount', [target], 30_000);
   }
 
-  private request(line: string, timeoutMs = 10_000): Promise<void> {
-    if (/[\s]/.test(line.split(' ').slice(1).join(''))) return Promise.reject(new HakoError(Code.INVALID_ARGUMENT, 'hako-guestctl arguments must not hold whitespace'));
+  private request(op: string, args: string[], timeoutMs = 10_000): Promise<void> {
+    // One request is one line of space-separated words.
+    if (args.some((a) => a === '' || /\s/.test(a))) return Promise.reject(new HakoError(Code.INVALID_ARGUMENT, `hako-guestctl ${op}: arguments must be non-empty words without whitespace`));
+    const line = [op, ...args].join(' ');
     return new Promise((resolve, reject) => {
       this.queue.push({ line, resolve, reject, timeoutMs });
       void this.next();
