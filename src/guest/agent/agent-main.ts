@@ -46,8 +46,11 @@ function findPtyHelper(): string | undefined {
   return undefined;
 }
 
+/** AgentStart says how node loaded the agent: from the plain bundle or from a V8 startup snapshot. */
+export type AgentStart = 'bundle' | 'snapshot';
+
 /** runAgent starts the agent: logging to the console, fatal-error handling, the port and the service. */
-export function runAgent(): void {
+export function runAgent(opts: { startedFrom: AgentStart }): void {
   const startUptimeMs = uptimeMs();
   const nodeStartUptimeMs = Math.max(0, startUptimeMs - Math.round(process.uptime() * 1000));
   // The console is the host's console.log: one JSON object per line.
@@ -82,6 +85,7 @@ export function runAgent(): void {
       nodeStartUptimeMs,
       mainStartUptimeMs: startUptimeMs,
       readyUptimeMs: uptimeMs(),
+      startedFrom: opts.startedFrom,
       tty: ptyHelper ?? 'none (no hako-pty: terminals fall back to pipes)',
       threadpool: process.env.UV_THREADPOOL_SIZE ?? 'default (4)',
     });
