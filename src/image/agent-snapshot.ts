@@ -1,7 +1,7 @@
 // Builds hako-agent's V8 startup snapshot in a throwaway VM that boots the staged root image:
 // V8 loads a snapshot only on a CPU with the features it was built on, and the guest's differ.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Accel, Vm, VmDescription, VmExit } from '../hypervisor/index.js';
@@ -67,9 +67,13 @@ export async function buildAgentSnapshot(opts: BuildSnapshotOptions): Promise<Bu
   try {
     vm = await new QemuHypervisor({ binary: opts.qemuBinary, log: opts.log }).start(desc, { signal: opts.signal, timeoutMs: 60_000 });
     const exit = await waitExit(vm, timeoutMs, opts.signal);
-    const outcome = judgeSnapshot(await readSnapshotFiles(share), Date.now() - started);
-    if (!outcome.built && exit.reason !== 'guest-shutdown') return { built: false, reason: `the builder VM did not power off cleanly (${exit.detail}); ${outcome.reason}` };
-    return outcome.built ? { ...outcome, path: join(share, SNAPSHOT_FILE) } : outcome;
+    const files = await readSnapshotFiles(share);
+    const outcome = judgeSnapshot(files, Date.now() - started);
+    if (outcome.built) return { ...outcome, path: join(share, SNAPSHOT_FILE) };
+    // Without the script's own files, the guest console says how far the boot got.
+    const consoleNote = files.buildStatus === undefined ? ` (guest console: ${await consoleTail(join(opts.workDir, 'console.log'))})` : '';
+    const how = exit.reason === 'guest-shutdown' ? '' : `the builder VM did not power off cleanly (${exit.detail}); `;
+    return { built: false, reason: `${how}${outcome.reason}${consoleNote}` };
   } catch (err) {
     const e = HakoError.from(err);
     if (opts.signal?.aborted || e.code === Code.CANCELLED) throw e;
@@ -78,6 +82,11 @@ export async function buildAgentSnapshot(opts: BuildSnapshotOptions): Promise<Bu
     // Cleanup gets its own deadlines: the caller's signal may be aborted already.
     if (vm !== undefined && vm.exit() === undefined) await vm.stop().catch(() => {});
   }
+}
+
+async function consoleTail(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.replace(/[^\x20-\x7e\n]/g, '').trim().split('\n').slice(-5).join(' | ').slice(-600) || 'empty';
 }
 
 /** waitExit waits for the VM to end, up to timeoutMs (DEADLINE_EXCEEDED) or an abort (CANCELLED). */

@@ -22,6 +22,7 @@ test('judgeSnapshot says why a snapshot cannot be used, with the build log tail'
     [{ buildStatus: '1\n', buildLog: 'line1\nTypeError: boom\n' }, /--build-snapshot exited with status 1: line1 \| TypeError: boom/],
     [{ snapshotBytes: undefined }, /wrote no snapshot/],
     [{ snapshotBytes: 0 }, /wrote no snapshot/],
+    [{ snapshotBytes: 65 * 1048576 }, /over the 67108864-byte limit/],
     [{ checkStatus: undefined }, /did not finish checking/],
     [{ checkStatus: '14\n', buildLog: 'Failed to load the startup snapshot' }, /could not start from the snapshot \(status 14\): Failed to load/],
     [{ checkJson: 'hello\n' }, /printed no JSON line \(got "hello"\)/],

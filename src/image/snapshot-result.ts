@@ -7,6 +7,9 @@ import { join } from 'node:path';
 /** SNAPSHOT_FILE is the snapshot's name in the builder VM's share. */
 export const SNAPSHOT_FILE = 'hako-agent.snapshot';
 
+/** MAX_SNAPSHOT_BYTES bounds what the builder VM may hand back (the agent's is ~5 MiB). */
+export const MAX_SNAPSHOT_BYTES = 64 * 1048576;
+
 /** SnapshotOutcome says whether a usable snapshot was made, and if not, why. */
 export type SnapshotOutcome =
   | { built: true; bytes: number; ms: number }
@@ -29,6 +32,7 @@ export function judgeSnapshot(files: SnapshotFiles, ms: number): SnapshotOutcome
   if (files.buildStatus === undefined) return withLog('the guest did not finish building the snapshot');
   if (files.buildStatus.trim() !== '0') return withLog(`node --build-snapshot exited with status ${files.buildStatus.trim()}`);
   if (files.snapshotBytes === undefined || files.snapshotBytes === 0) return withLog('node --build-snapshot wrote no snapshot');
+  if (files.snapshotBytes > MAX_SNAPSHOT_BYTES) return withLog(`the snapshot is ${files.snapshotBytes} bytes, over the ${MAX_SNAPSHOT_BYTES}-byte limit`);
   if (files.checkStatus === undefined) return withLog('the guest did not finish checking the snapshot');
   if (files.checkStatus.trim() !== '0') return withLog(`node could not start from the snapshot (status ${files.checkStatus.trim()})`);
   const last = (files.checkJson ?? '').trim().split('\n').pop() ?? '';
