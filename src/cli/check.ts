@@ -54,7 +54,7 @@ export async function checkCommand(_argv: string[], ctx: CliContext, configSourc
     add('FAIL', 'accelerator', HakoError.from(err).message);
   }
   try {
-    for (const a of await assetStatus({ cacheDir: ctx.config.runtime.cacheDir })) {
+    for (const a of await assetStatus({ cacheDir: ctx.config.runtime.cacheDir, accel: ctx.config.hypervisor.accel, qemuBinary: ctx.config.hypervisor.path })) {
       add(a.state === 'ready' ? 'ok' : a.state === 'missing' ? 'warn' : 'FAIL', `asset ${a.asset}`, `${a.state}: ${a.detail}${a.path ? ` (${a.path})` : ''}`);
     }
   } catch (err) {

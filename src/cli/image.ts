@@ -19,6 +19,7 @@ export async function imageCommand(argv: string[], ctx: CliContext): Promise<num
     ensureAssets({
       log: ctx.log,
       cacheDir: ctx.config.runtime.cacheDir,
+      accel: ctx.config.hypervisor.accel, qemuBinary: ctx.config.hypervisor.path,
       force: flagBool(p, 'force'),
       signal,
       onProgress: (e) => process.stderr.write(`[${formatElapsed(e.elapsedMs).padStart(6)}] ${e.asset}: ${e.message}\n`),
@@ -37,7 +38,7 @@ async function pruneCommand(argv: string[], ctx: CliContext): Promise<number> {
   const p = parseArgs(argv, [{ name: 'dry-run' }], { command: 'hako image prune' });
   if (p.positionals.length > 0) throw errorf(Code.INVALID_ARGUMENT, `hako image prune: unexpected argument ${p.positionals[0]}`);
   const dryRun = flagBool(p, 'dry-run');
-  const removed = await pruneAssets({ log: ctx.log, cacheDir: ctx.config.runtime.cacheDir, dryRun });
+  const removed = await pruneAssets({ log: ctx.log, cacheDir: ctx.config.runtime.cacheDir, accel: ctx.config.hypervisor.accel, qemuBinary: ctx.config.hypervisor.path, dryRun });
   for (const path of removed) process.stdout.write(`${dryRun ? 'would remove' : 'removed'} ${path}\n`);
   if (removed.length === 0) process.stdout.write('nothing to prune\n');
   return 0;

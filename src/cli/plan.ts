@@ -117,7 +117,7 @@ export async function planRun(argv: string[], ctx: PlanContext): Promise<RunPlan
     if (!st?.isDirectory()) throw errorf(Code.NOT_FOUND, `hako run: --rootfs ${rootfsFlag} is not a directory`);
     rootfsDir = rootfsFlag;
   }
-  const assets = await ensureAssets({ log: ctx.log, cacheDir: ctx.config.runtime.cacheDir, onProgress: ctx.onProgress, signal: ctx.signal });
+  const assets = await ensureAssets({ log: ctx.log, cacheDir: ctx.config.runtime.cacheDir, accel: ctx.config.hypervisor.accel, qemuBinary: ctx.config.hypervisor.path, onProgress: ctx.onProgress, signal: ctx.signal });
   let lower: string | undefined;
   let imageConfig = { env: [] as string[], entrypoint: [] as string[], cmd: [] as string[], workingDir: '', user: '' };
   if (image !== undefined && rootfsDir === undefined) {

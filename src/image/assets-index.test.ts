@@ -20,17 +20,18 @@ test('the index returns the assets until an input or an asset changes', async ()
   for (const p of Object.values(assets)) await writeFile(p, 'x');
   const lib = join(dir, 'libfake.so');
   await writeFile(lib, 'lib');
-  assert.equal(await readIndex(layout, agent), undefined, 'nothing remembered yet');
-  await writeIndex(layout, { assets, libraries: [lib] }, agent);
-  assert.deepEqual((await readIndex(layout, agent))?.assets, assets);
+  assert.equal(await readIndex(layout, { agentFile: agent }), undefined, 'nothing remembered yet');
+  await writeIndex(layout, { assets, libraries: [lib] }, { agentFile: agent });
+  assert.deepEqual((await readIndex(layout, { agentFile: agent }))?.assets, assets);
   assert.equal(await readIndex(layout), undefined, 'the default agent has its own entry');
+  assert.equal(await readIndex(layout, { agentFile: agent, accel: 'kvm' }), undefined, 'so has another accelerator');
 
   await utimes(agent, new Date(), new Date(Date.now() + 5000));
-  assert.equal(await readIndex(layout, agent), undefined, 'a changed agent is not the remembered one');
-  await writeIndex(layout, { assets, libraries: [lib] }, agent);
+  assert.equal(await readIndex(layout, { agentFile: agent }), undefined, 'a changed agent is not the remembered one');
+  await writeIndex(layout, { assets, libraries: [lib] }, { agentFile: agent });
   await writeFile(lib, 'library v2');
-  assert.equal(await readIndex(layout, agent), undefined, 'a changed library too');
-  await writeIndex(layout, { assets, libraries: [lib] }, agent);
+  assert.equal(await readIndex(layout, { agentFile: agent }), undefined, 'a changed library too');
+  await writeIndex(layout, { assets, libraries: [lib] }, { agentFile: agent });
   await rm(assets.rootImage);
-  assert.equal(await readIndex(layout, agent), undefined, 'a missing asset too');
+  assert.equal(await readIndex(layout, { agentFile: agent }), undefined, 'a missing asset too');
 });

@@ -2,6 +2,7 @@
 // missing (kernel, guest root image, busybox OCI image); assetStatus() only reports.
 
 import { Code, HakoError, errorf } from '../errors/index.js';
+import type { AccelPreference } from '../hypervisor/index.js';
 import type { Logger } from '../log/index.js';
 import { buildBusyboxImage, busyboxCurrent, busyboxInputs, busyboxPaths } from './busybox-image.js';
 import { buildKernel, kernelInputs, kernelPaths } from './kernel.js';
@@ -13,7 +14,7 @@ import { readIndex, writeIndex } from './assets-index.js';
 
 export { BASE_KERNEL_CMDLINE } from './cmdline.js';
 export { DEFAULT_CACHE_DIR } from './paths.js';
-export { GUEST_AGENT_PATH } from './root-image.js';
+export { GUEST_AGENT_PATH, GUEST_AGENT_SNAPSHOT_PATH } from './root-image.js';
 export { BUSYBOX_TAG } from './busybox-image.js';
 export { formatElapsed } from './progress.js';
 export { pruneAssets, type PruneOptions } from './prune.js';
@@ -25,6 +26,12 @@ export interface AssetOptions {
   cacheDir?: string;
   /** agentFile replaces dist/guest/hako-agent.mjs as the guest agent (tests boot a test agent). */
   agentFile?: string;
+  /** snapshotEntry names the CommonJS bundle to snapshot (default: hako's own, unless agentFile is set). */
+  snapshotEntry?: string;
+  /** accel is the sandboxes' accelerator preference (default auto); the agent snapshot is built under it. */
+  accel?: AccelPreference;
+  /** qemuBinary runs the VM that builds the agent snapshot (default qemu-system-x86_64). */
+  qemuBinary?: string;
   signal?: AbortSignal;
 }
 
@@ -52,23 +59,28 @@ export interface Assets {
  * ensureAssets returns the guest assets, building the missing ones. Each asset is
  * keyed by the hash of its inputs, so a cached asset is reused until an input
  * changes. It is idempotent and safe to run from two processes at once: each
- * asset is built under a file lock and installed by rename. The three builds run
- * side by side; if one fails the others still finish (and stay cached), then the
- * first failure is thrown.
+ * asset is built under a file lock and installed by rename. The kernel and busybox
+ * builds run side by side, and the root image follows the kernel (a VM boots it to
+ * build the agent's snapshot); if one fails the others still finish (and stay
+ * cached), then the first failure is thrown.
  */
 export async function ensureAssets(opts: EnsureAssetsOptions): Promise<Assets> {
   const layout = cacheLayout(opts.cacheDir);
   const log = opts.log.child({ subsystem: 'image' });
+  const indexKey = { agentFile: opts.agentFile, snapshotEntry: opts.snapshotEntry, accel: opts.accel, qemuBinary: opts.qemuBinary };
   if (!opts.force) {
-    const known = await readIndex(layout, opts.agentFile);
+    const known = await readIndex(layout, indexKey);
     if (known !== undefined) return known.assets;
   }
   // Fail fast on a missing agent bundle instead of after a six-minute kernel build.
   const { libraries } = await rootInputs(opts);
   const common = { layout, log, force: opts.force, signal: opts.signal, onProgress: opts.onProgress };
+  const kernelBuilt = buildKernel(common);
   const results = await Promise.allSettled([
-    buildKernel(common),
-    buildRootImage({ ...common, agentFile: opts.agentFile }),
+    kernelBuilt,
+    kernelBuilt.then((kernel) => buildRootImage({
+      ...common, kernel, agentFile: opts.agentFile, snapshotEntry: opts.snapshotEntry, accel: opts.accel, qemuBinary: opts.qemuBinary,
+    })),
     buildBusyboxImage(common),
   ]);
   const names: AssetName[] = ['kernel', 'root', 'busybox'];
@@ -82,7 +94,7 @@ export async function ensureAssets(opts: EnsureAssetsOptions): Promise<Assets> {
     { layout: string; archive: string },
   ];
   const assets = { kernel, rootImage, busyboxLayout: busybox.layout, busyboxArchive: busybox.archive };
-  await writeIndex(layout, { assets, libraries }, opts.agentFile);
+  await writeIndex(layout, { assets, libraries }, indexKey);
   return assets;
 }
 

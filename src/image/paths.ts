@@ -74,3 +74,8 @@ export function guestFilesDir(): string {
 export function defaultAgentBundle(): string {
   return join(packageRoot(), 'dist', 'guest', 'hako-agent.mjs');
 }
+
+/** defaultAgentSnapshotEntry is the CommonJS agent bundle that the image builder snapshots. */
+export function defaultAgentSnapshotEntry(): string {
+  return join(packageRoot(), 'dist', 'guest', 'hako-agent-snapshot.cjs');
+}

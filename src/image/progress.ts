@@ -48,14 +48,19 @@ export class Progress {
     this.emit(message);
   }
 
+  /** warn reports a problem the build works around (logged at warn level). */
+  warn(message: string): void {
+    this.emit(message, 'warn');
+  }
+
   /** elapsedMs is the time since this asset's build started. */
   elapsedMs(): number {
     return Date.now() - this.started;
   }
 
-  private emit(message: string): void {
+  private emit(message: string, level: 'info' | 'warn' = 'info'): void {
     const event: ProgressEvent = { asset: this.asset, phase: this.phaseName, elapsedMs: this.elapsedMs(), message };
-    this.log.info(message, { asset: this.asset, phase: this.phaseName, elapsedMs: event.elapsedMs });
+    this.log[level](message, { asset: this.asset, phase: this.phaseName, elapsedMs: event.elapsedMs });
     try {
       this.onProgress?.(event);
     } catch {

@@ -3,6 +3,7 @@
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AccelPreference } from '../hypervisor/index.js';
 import type { Logger } from '../log/index.js';
 import { kernelInputs } from './kernel.js';
 import { cacheLayout } from './paths.js';
@@ -13,6 +14,9 @@ export interface PruneOptions {
   log: Logger;
   cacheDir?: string;
   agentFile?: string;
+  /** accel and qemuBinary name the current root image's key, as ensureAssets was given them. */
+  accel?: AccelPreference;
+  qemuBinary?: string;
   signal?: AbortSignal;
   /** dryRun lists what would be removed without removing it. */
   dryRun?: boolean;

@@ -1,26 +1,32 @@
 // Builds the guest root: a read-only ext4 image (made with `mke2fs -d`, no loop
-// mounts) holding busybox, node, crun, their libraries, init files and the agent.
+// mounts) holding busybox, node, crun, their libraries, init files, the agent and its snapshot.
 
-import { access, chmod, copyFile, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Code, errorf } from '../errors/index.js';
+import { probeAccel, type Accel, type AccelPreference } from '../hypervisor/index.js';
 import type { Logger } from '../log/index.js';
+import {
+  AGENT_NODE_FLAGS, agentConf, GUEST_AGENT_CONF_PATH, GUEST_AGENT_PATH, GUEST_AGENT_SNAPSHOT_PATH, GUEST_SNAPSHOT_ENTRY_PATH,
+} from './agent-launch.js';
+import { buildAgentSnapshot } from './agent-snapshot.js';
 import { fileIdentity, keyOf, sha256File, shortHash, type HashInput } from './hash.js';
 import { installDir, pathExists } from './install.js';
 import { sharedLibraries } from './libs.js';
 import { withLock } from './lock.js';
-import { defaultAgentBundle, guestFilesDir, type CacheLayout } from './paths.js';
+import { defaultAgentBundle, defaultAgentSnapshotEntry, guestFilesDir, type CacheLayout } from './paths.js';
 import { Progress, formatElapsed, type ProgressFn } from './progress.js';
 import { run } from './run.js';
+import type { SnapshotOutcome } from './snapshot-result.js';
 
 /** ROOT_BUILDER_VERSION changes the root key when this builder's output changes. */
-export const ROOT_BUILDER_VERSION = '1';
+export const ROOT_BUILDER_VERSION = '2';
 
 /** Host binaries copied into the guest, at the same paths. */
 export const GUEST_BINARIES = { busybox: '/bin/busybox', node: '/usr/bin/node', crun: '/usr/bin/crun' } as const;
 
-/** GUEST_AGENT_PATH is where the agent bundle lives inside the guest. */
-export const GUEST_AGENT_PATH = '/usr/lib/hako/hako-agent.mjs';
+export { GUEST_AGENT_PATH, GUEST_AGENT_SNAPSHOT_PATH };
 
 /**
  * GUEST_PTY_PATH is hako-pty, a small static C helper compiled at build time: Node in the
@@ -46,19 +52,42 @@ const INIT_FILES = [
   { name: 'inittab', guest: '/etc/inittab', mode: 0o644 },
   { name: 'rcS', guest: '/etc/hako/rcS', mode: 0o755 },
   { name: 'agent', guest: '/etc/hako/agent', mode: 0o755 },
+  { name: 'snapshot-build', guest: '/etc/hako/snapshot-build', mode: 0o755 },
 ] as const;
+
+/** DEFAULT_QEMU_BINARY runs the VM that builds the agent snapshot, as it runs sandboxes. */
+export const DEFAULT_QEMU_BINARY = 'qemu-system-x86_64';
 
 /** RootInputs are everything the root image is built from, and its key. */
 export interface RootInputs {
   agentFile: string;
+  /** snapshotEntry is the CommonJS bundle to snapshot; undefined: the guest runs agentFile only. */
+  snapshotEntry: string | undefined;
+  /** snapshotAccel is what the snapshot is built under (sandboxes must run the same), when there is one. */
+  snapshotAccel: Accel | undefined;
+  qemuBinary: string;
   /** libraries lists the host libraries of node and crun (ldd), loader included. */
   libraries: string[];
   hash: string;
 }
 
+/** RootInputOptions choose the agent; tests replace it (and then get no snapshot unless they name one). */
+export interface RootInputOptions {
+  agentFile?: string;
+  snapshotEntry?: string;
+  /** accel is the preference sandboxes use (default auto): the snapshot is built under its choice. */
+  accel?: AccelPreference;
+  /** qemuBinary runs the snapshot-building VM (default qemu-system-x86_64 on PATH). */
+  qemuBinary?: string;
+  signal?: AbortSignal;
+}
+
 /** rootInputs gathers the inputs and computes the key; it fails clearly if the agent bundle is missing. */
-export async function rootInputs(opts: { agentFile?: string; signal?: AbortSignal } = {}): Promise<RootInputs> {
+export async function rootInputs(opts: RootInputOptions = {}): Promise<RootInputs> {
   const agentFile = opts.agentFile ?? defaultAgentBundle();
+  const snapshotEntry = await snapshotEntryFor(opts);
+  const qemuBinary = opts.qemuBinary ?? DEFAULT_QEMU_BINARY;
+  const snapshotAccel = snapshotEntry === undefined ? undefined : (await probeAccel(opts.accel ?? 'auto')).accel;
   try {
     await access(agentFile);
   } catch {
@@ -82,11 +111,41 @@ export async function rootInputs(opts: { agentFile?: string; signal?: AbortSigna
     { label: 'kind', value: 'hako-root' },
     { label: 'builder', value: ROOT_BUILDER_VERSION },
     { label: 'agent', value: await sha256File(agentFile) },
+    { label: 'agent-snapshot', value: snapshotEntry === undefined ? 'none' : await sha256File(snapshotEntry) },
+    { label: 'agent-node-flags', value: AGENT_NODE_FLAGS.join(' ') },
   ];
+  // The snapshot fits the CPU it was built on: the accelerator and QEMU (its TCG CPU model).
+  if (snapshotAccel !== undefined) {
+    parts.push({ label: 'snapshot-accel', value: snapshotAccel.kind });
+    parts.push({ label: 'snapshot-qemu', value: await binaryIdentity(qemuBinary) });
+  }
   for (const f of INIT_FILES) parts.push({ label: `init:${f.name}`, value: await readFile(join(guestFilesDir(), f.name), 'utf8') });
   for (const h of GUEST_HELPERS) parts.push({ label: h.source, value: await readFile(join(guestFilesDir(), h.source), 'utf8') });
   for (const path of [...Object.values(GUEST_BINARIES), ...libraries]) parts.push({ label: 'file', value: await fileIdentity(path) });
-  return { agentFile, libraries, hash: keyOf(parts) };
+  return { agentFile, snapshotEntry, snapshotAccel, qemuBinary, libraries, hash: keyOf(parts) };
+}
+
+/** binaryIdentity is fileIdentity of bin, looked up on PATH when it has no slash; its name if not found. */
+async function binaryIdentity(bin: string): Promise<string> {
+  const candidates = bin.includes('/') ? [bin] : (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d !== '').map((d) => join(d, bin));
+  for (const path of candidates) {
+    if (await pathExists(path)) return fileIdentity(path);
+  }
+  return `not found: ${bin}`;
+}
+
+/**
+ * snapshotEntryFor picks the bundle to snapshot: the one named, else the default one when the
+ * default agent is used and the build made it. A replaced agent has no snapshot of its own.
+ */
+async function snapshotEntryFor(opts: RootInputOptions): Promise<string | undefined> {
+  if (opts.snapshotEntry !== undefined) {
+    if (!(await pathExists(opts.snapshotEntry))) throw errorf(Code.FAILED_PRECONDITION, `the agent snapshot bundle ${opts.snapshotEntry} is missing`);
+    return opts.snapshotEntry;
+  }
+  if (opts.agentFile !== undefined) return undefined;
+  const entry = defaultAgentSnapshotEntry();
+  return (await pathExists(entry)) ? entry : undefined;
 }
 
 /** rootImagePath names the installed image for a key. */
@@ -95,14 +154,14 @@ export function rootImagePath(layout: CacheLayout, hash: string): string {
 }
 
 /** BuildRootOptions configures buildRootImage. */
-export interface BuildRootOptions {
+export interface BuildRootOptions extends RootInputOptions {
   layout: CacheLayout;
+  /** kernel boots the VM that builds the agent snapshot; required when there is one to build. */
+  kernel?: string;
   log: Logger;
   force?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressFn;
-  /** agentFile replaces the agent bundle (tests boot a test agent this way). */
-  agentFile?: string;
 }
 
 /** buildRootImage returns the root image for the current inputs, building it when missing. */
@@ -121,12 +180,23 @@ export async function buildRootImage(opts: BuildRootOptions): Promise<string> {
     progress.phase('stage', `staging guest root ${shortHash(inputs.hash)}`);
     await installDir(opts.layout.rootDir(inputs.hash), async (tmp) => {
       const staging = join(tmp, 'staging');
-      const files = await stageRoot(staging, inputs, opts.signal);
+      let files = await stageRoot(staging, inputs, opts.signal);
+      let snapshot: SnapshotOutcome = { built: false, reason: 'no snapshot bundle: a replaced agent, or dist/guest/hako-agent-snapshot.cjs was not built' };
+      if (inputs.snapshotEntry !== undefined) {
+        progress.phase('mkfs', 'mke2fs -t ext4 -d (no loop mount), without the agent snapshot');
+        await makeExt4(staging, join(tmp, 'stage1.img'), files, inputs.hash, opts.signal);
+        snapshot = await addSnapshot(staging, join(tmp, 'stage1.img'), inputs, opts, progress);
+        await rm(join(tmp, 'stage1.img'), { force: true });
+        if (snapshot.built) files++;
+      } else {
+        progress.note('no agent snapshot bundle: the guest starts the plain agent bundle');
+      }
       progress.phase('mkfs', 'mke2fs -t ext4 -d (no loop mount)');
       const size = await makeExt4(staging, join(tmp, 'root.img'), files, inputs.hash, opts.signal);
       await rm(staging, { recursive: true, force: true });
       await writeFile(join(tmp, 'inputs.json'), JSON.stringify({
-        builder: ROOT_BUILDER_VERSION, agent: inputs.agentFile, libraries: inputs.libraries,
+        builder: ROOT_BUILDER_VERSION, agent: inputs.agentFile, snapshotEntry: inputs.snapshotEntry ?? null,
+        snapshot, libraries: inputs.libraries,
         sizeBytes: size, builtAt: new Date().toISOString(),
       }, null, 2) + '\n');
     });
@@ -134,6 +204,34 @@ export async function buildRootImage(opts: BuildRootOptions): Promise<string> {
     progress.phase('done', `root image ready: ${image} (${(size / 1048576).toFixed(0)} MiB) in ${formatElapsed(progress.elapsedMs())}`);
     return image;
   });
+}
+
+/**
+ * addSnapshot boots the staged image to build the agent's snapshot and copies it into the staging
+ * tree. A snapshot that cannot be built is logged as a warning: the image then runs the bundle.
+ */
+async function addSnapshot(staging: string, stage1: string, inputs: RootInputs, opts: BuildRootOptions, progress: Progress): Promise<SnapshotOutcome> {
+  if (opts.kernel === undefined || inputs.snapshotAccel === undefined) {
+    throw errorf(Code.INTERNAL, 'buildRootImage: building the agent snapshot needs the kernel (ensureAssets passes it)');
+  }
+  progress.phase('snapshot', `building the agent's V8 startup snapshot in a VM (${inputs.snapshotAccel.kind})`);
+  const work = await mkdtemp(join(tmpdir(), 'hako-snapshot-'));
+  try {
+    const outcome = await buildAgentSnapshot({
+      kernel: opts.kernel, image: stage1, workDir: work, accel: inputs.snapshotAccel, qemuBinary: inputs.qemuBinary,
+      log: opts.log, signal: opts.signal,
+    });
+    if (!outcome.built) {
+      progress.warn(`the agent snapshot could not be built; the guest will start the plain agent bundle: ${outcome.reason}`);
+      return outcome;
+    }
+    await copyFile(outcome.path!, join(staging, GUEST_AGENT_SNAPSHOT_PATH.slice(1)));
+    await chmod(join(staging, GUEST_AGENT_SNAPSHOT_PATH.slice(1)), 0o644);
+    progress.note(`agent snapshot ready (${(outcome.bytes / 1048576).toFixed(1)} MiB, built in ${formatElapsed(outcome.ms)})`);
+    return { built: true, bytes: outcome.bytes, ms: outcome.ms };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 /** stageRoot lays out the guest's files under dir and returns how many entries it made. */
@@ -186,6 +284,8 @@ async function stageRoot(dir: string, inputs: RootInputs, signal?: AbortSignal):
   await put(GUEST_BINARIES.crun, 'usr/bin/crun', 0o755);
   for (const lib of inputs.libraries) await put(lib, lib.slice(1), 0o755);
   await put(inputs.agentFile, GUEST_AGENT_PATH.slice(1), 0o644);
+  if (inputs.snapshotEntry !== undefined) await put(inputs.snapshotEntry, GUEST_SNAPSHOT_ENTRY_PATH.slice(1), 0o644);
+  await write(GUEST_AGENT_CONF_PATH.slice(1), agentConf());
   for (const h of GUEST_HELPERS) {
     await run(['gcc', '-static', '-Os', '-s', '-Wall', '-o', join(dir, h.guest.slice(1)), join(guestFilesDir(), h.source)], { timeoutMs: 120_000, signal });
     entries++;

@@ -1,3 +1,3 @@
 // Public surface of hako's logger.
-export { Logger, streamSink, memorySink, nullLogger, parseLevel } from './logger.js';
+export { Logger, streamSink, fdSink, memorySink, nullLogger, parseLevel } from './logger.js';
 export type { Level, Fields, Sink } from './logger.js';

@@ -3,7 +3,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Logger, memorySink, nullLogger, parseLevel, streamSink } from './index.js';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fdSink, Logger, memorySink, nullLogger, parseLevel, streamSink } from './index.js';
 
 const parse = (lines: string[]) => lines.map((l) => {
   assert.ok(l.endsWith('\n') && !l.slice(0, -1).includes('\n'), `one line each: ${JSON.stringify(l)}`);
@@ -84,4 +88,21 @@ test('parseLevel accepts known names and defaults to info', () => {
   assert.equal(parseLevel(undefined), 'info');
   assert.equal(parseLevel('verbose'), 'info');
   assert.equal(parseLevel('toString'), 'info');
+});
+
+test('fdSink writes whole lines to its fd and drops them once the fd is gone', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hako-fdsink-'));
+  try {
+    const path = join(dir, 'log');
+    const fd = openSync(path, 'w');
+    const log = new Logger(fdSink(fd), 'info');
+    log.info('one', { text: 'ü'.repeat(5000) });
+    log.info('two');
+    closeSync(fd);
+    assert.doesNotThrow(() => log.info('after close'));
+    const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+    assert.deepEqual(lines.map((l) => (JSON.parse(l) as { msg: string }).msg), ['one', 'two']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

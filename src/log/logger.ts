@@ -1,6 +1,8 @@
 // Structured JSON-lines logger. Library code receives a Logger and derives children
 // with fixed fields ({sandbox, container, subsystem}); nothing writes to console directly.
 
+import { writeSync } from 'node:fs';
+
 /** Level orders log severities. */
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -69,6 +71,25 @@ function replacer(_key: string, value: unknown): unknown {
 /** streamSink adapts a writable stream (process.stderr, an fs.WriteStream) into a Sink. */
 export function streamSink(stream: { write(chunk: string): unknown }): Sink {
   return { write: (line) => void stream.write(line) };
+}
+
+/**
+ * fdSink writes each line to a file descriptor with one synchronous write, dropping lines it
+ * cannot write. It avoids process.stderr, whose first use builds a tty or pipe stream: the
+ * guest agent logs to the console this way (that first use cost ~70 ms under TCG).
+ */
+export function fdSink(fd: number): Sink {
+  return {
+    write: (line) => {
+      try {
+        const buf = Buffer.from(line, 'utf8');
+        // A blocking fd takes it all at once; a short write goes on from where it stopped.
+        for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
+      } catch {
+        // the console is gone or full: a log line is not worth failing for
+      }
+    },
+  };
 }
 
 /** memorySink keeps lines in an array; useful in tests. */

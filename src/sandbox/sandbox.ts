@@ -141,7 +141,7 @@ export class Sandbox {
     const log = opts.log.child({ sandbox: id });
     const timings = new Timings(log);
     const paths = sandboxPaths(config.runtime.stateDir, id);
-    const assets = opts.assets ?? (await ensureAssets({ log, cacheDir: config.runtime.cacheDir, signal: opts.signal }));
+    const assets = opts.assets ?? (await ensureAssets({ log, cacheDir: config.runtime.cacheDir, accel: config.hypervisor.accel, qemuBinary: config.hypervisor.path, signal: opts.signal }));
     timings.mark('assets-ready');
     opts.signal?.throwIfAborted();
     await mkdir(sandboxesDir(config.runtime.stateDir), { recursive: true, mode: 0o711 });

@@ -132,6 +132,16 @@ after(async () => {
   }
 });
 
+test('the agent started from the V8 startup snapshot that the image builder made', async () => {
+  const text = await readFile(join(work, 'console.log'), 'utf8');
+  const line = text.split('\n').find((l) => l.includes('"msg":"hako-agent ready"'));
+  assert.ok(line, `no ready line on the console:\n${text.slice(-4000)}`);
+  const ready = JSON.parse(line.slice(line.indexOf('{'))) as { startedFrom: string; nodeStartUptimeMs: number; mainStartUptimeMs: number };
+  assert.equal(ready.startedFrom, 'snapshot', line);
+  assert.ok(ready.mainStartUptimeMs >= ready.nodeStartUptimeMs, line);
+  assert.doesNotMatch(text, /refused the agent snapshot/);
+});
+
 test('Check answers, and its round trip is measured', async () => {
   const n = 20;
   const t0 = process.hrtime.bigint();

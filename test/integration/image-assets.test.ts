@@ -18,6 +18,10 @@ import { run } from '../../src/image/run.js';
 import { Logger, memorySink, nullLogger } from '../../src/log/index.js';
 
 const AGENT = '// hako image-assets test agent\nprocess.exit(0);\n';
+// Snapshot bundles for the builder VM: one that passes the self-check, one that cannot be built.
+const SNAPSHOT_OK = "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => " +
+  "process.stdout.write(JSON.stringify({ ok: process.env.HAKO_AGENT_SNAPSHOT_CHECK === '1' }) + '\\n'));\n";
+const SNAPSHOT_BROKEN = "throw new Error('hako test: this snapshot bundle cannot be built');\n";
 
 let tmp: string;
 let agentFile: string;
@@ -167,5 +171,45 @@ test('the busybox layout has tag latest with the expected config, and ctr import
     const killer = setTimeout(() => containerd.kill('SIGKILL'), 5000);
     await gone;
     clearTimeout(killer);
+  }
+});
+
+/** buildWithSnapshot builds a root image for the test agent with entry as its snapshot bundle. */
+async function buildWithSnapshot(name: string, source: string): Promise<{ image: string; lines: string[] }> {
+  const entry = join(tmp, name);
+  await writeFile(entry, source);
+  const sink = memorySink();
+  const built = await ensureAssets({ log: new Logger(sink, 'info'), agentFile, snapshotEntry: entry });
+  assert.notEqual(built.rootImage, assets.rootImage, 'a snapshot bundle is part of the root key');
+  return { image: built.rootImage, lines: sink.lines };
+}
+
+test('a snapshot bundle that builds and passes its check in the builder VM goes into the image', { timeout: 10 * 60_000 }, async () => {
+  const { image, lines } = await buildWithSnapshot('ok-snapshot.cjs', SNAPSHOT_OK);
+  try {
+    assert.match(await debugfs(image, 'stat /usr/lib/hako/hako-agent.snapshot'), /Type: regular\s+Mode:\s+0644/);
+    assert.equal(await debugfs(image, 'cat /usr/lib/hako/hako-agent-snapshot.cjs'), SNAPSHOT_OK);
+    assert.match(await debugfs(image, 'cat /etc/hako/agent.conf'), /^HAKO_AGENT_NODE_FLAGS='.*'$/m);
+    assert.ok(lines.some((l) => l.includes('agent snapshot ready')), lines.join('\n'));
+    const inputs = JSON.parse(await readFile(join(dirname(image), 'inputs.json'), 'utf8')) as { snapshot: { built: boolean } };
+    assert.equal(inputs.snapshot.built, true);
+  } finally {
+    await rm(dirname(image), { recursive: true, force: true });
+  }
+});
+
+test('a snapshot bundle that cannot be built leaves the plain bundle and says so in the build log', { timeout: 10 * 60_000 }, async () => {
+  const { image, lines } = await buildWithSnapshot('broken-snapshot.cjs', SNAPSHOT_BROKEN);
+  try {
+    assert.doesNotMatch(await debugfs(image, 'stat /usr/lib/hako/hako-agent.snapshot'), /Type: regular/);
+    assert.equal(await debugfs(image, 'cat /usr/lib/hako/hako-agent.mjs'), AGENT);
+    const warning = lines.find((l) => l.includes('"level":"warn"') && l.includes('could not be built'));
+    assert.ok(warning, lines.join('\n'));
+    assert.match(warning, /plain agent bundle/);
+    assert.match(warning, /this snapshot bundle cannot be built/);
+    const inputs = JSON.parse(await readFile(join(dirname(image), 'inputs.json'), 'utf8')) as { snapshot: { built: boolean; reason: string } };
+    assert.equal(inputs.snapshot.built, false);
+  } finally {
+    await rm(dirname(image), { recursive: true, force: true });
   }
 });

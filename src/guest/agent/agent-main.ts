@@ -2,7 +2,7 @@
 // code can run from the plain bundle (main.ts) or from a V8 startup snapshot.
 
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { Logger, parseLevel, streamSink } from '../../log/index.js';
+import { fdSink, Logger, parseLevel } from '../../log/index.js';
 import { Agent } from '../../protocols/generated/hako/agent_pb.js';
 import { registerService, Server } from '../../ttrpc/index.js';
 import { agentService } from './agent-service.js';
@@ -47,12 +47,15 @@ function findPtyHelper(): string | undefined {
   return undefined;
 }
 
+/** AgentStart says how node loaded the agent: from the plain bundle or from a V8 startup snapshot. */
+export type AgentStart = 'bundle' | 'snapshot';
+
 /** runAgent starts the agent: logging to the console, fatal-error handling, the port and the service. */
-export function runAgent(): void {
+export function runAgent(opts: { startedFrom: AgentStart }): void {
   const startUptimeMs = uptimeMs();
   const nodeStartUptimeMs = Math.max(0, startUptimeMs - Math.round(process.uptime() * 1000));
-  // The console is the host's console.log: one JSON object per line.
-  const log = new Logger(streamSink(process.stderr), parseLevel(kernelParam('hako.agent.log'))).child({ subsystem: 'hako-agent' });
+  // The console (fd 2) is the host's console.log: one JSON object per line.
+  const log = new Logger(fdSink(2), parseLevel(kernelParam('hako.agent.log'))).child({ subsystem: 'hako-agent' });
   const fatal = (what: string, err: unknown): never => {
     log.error(`fatal: ${what}; the agent exits and the VM powers off`, { err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) });
     die();
@@ -86,6 +89,7 @@ export function runAgent(): void {
       nodeStartUptimeMs,
       mainStartUptimeMs: startUptimeMs,
       readyUptimeMs: uptimeMs(),
+      startedFrom: opts.startedFrom,
       tty: ptyHelper ?? 'none (no hako-pty: terminals fall back to pipes)',
       threadpool: process.env.UV_THREADPOOL_SIZE ?? 'default (4)',
     });

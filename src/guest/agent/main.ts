@@ -3,4 +3,4 @@
 
 import { runAgent } from './agent-main.js';
 
-runAgent();
+runAgent({ startedFrom: 'bundle' });
