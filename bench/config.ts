@@ -4,6 +4,9 @@
 import type { Mode } from './lib/results.js';
 import type { RuntimeName } from './lib/runtimes.js';
 
+/** RPC_TARGET_MS is the round trip hako aims at for a no-op agent call (Check). */
+export const RPC_TARGET_MS = 5;
+
 /** ModeConfig is every count and bound one run uses (recorded in the JSON). */
 export interface ModeConfig {
   /** warmup is the number of untimed first runs per runtime (the first boot warms the host's page cache). */

@@ -46,8 +46,8 @@ function hakoGroups(): HakoGroup[] {
   const shim = shimCheckout();
   if (sameDir(local, shim)) return [{ root: local, serves: 'every hako row', ctr: true, local: true }];
   return [
-    { root: shim, serves: 'the ctr rows (containerd runs the shim of this checkout)', ctr: true, local: false },
-    { root: local, serves: '`hako run`, boot and rpc rows (this checkout)', ctr: false, local: true },
+    { root: shim, serves: "the ctr rows (containerd runs this checkout's shim)", ctr: true, local: false },
+    { root: local, serves: "the `hako run`, boot and rpc rows (this checkout's code)", ctr: false, local: true },
   ];
 }
 
@@ -154,14 +154,14 @@ async function runHako(args: Args, cfg: ModeConfig, avail: Availability, groups:
           for (const [into, key] of mine) into[key] = notMeasured(s.setup.problem);
           continue;
         }
-        const beforeStart = s.beforeStart;
+        const waitReady = s.waitReady;
         const row = hakoRow(mode);
         if (g.ctr) {
-          if (on('start')) results.start[row] = await measureStart('hako', { mode, reps, warmup, progress, beforeStart });
-          if (on('exec')) results.exec[row] = await measureExec('hako', { mode, reps, warmup, progress, beforeStart });
+          if (on('start')) results.start[row] = await measureStart('hako', { mode, reps, warmup, progress, waitReady });
+          if (on('exec')) results.exec[row] = await measureExec('hako', { mode, reps, warmup, progress, waitReady });
           if (on('memory')) {
             results.memory[row] = await measureMemory('hako', {
-              mode, n: cfg.memoryN.hako, settleMs: cfg.settleMs.hako, deadlineMs: cfg.memoryDeadlineMs, progress, beforeStart,
+              mode, n: cfg.memoryN.hako, settleMs: cfg.settleMs.hako, deadlineMs: cfg.memoryDeadlineMs, progress, waitReady,
               ...(s.daemonPid !== undefined ? { poolDaemonPid: s.daemonPid } : {}),
             });
           }
@@ -176,11 +176,11 @@ async function runHako(args: Args, cfg: ModeConfig, avail: Availability, groups:
         }
         if (g.local) {
           if (on('start') || on('boot')) {
-            const hr = await measureHakoRun({ mode, reps, warmup, progress, beforeStart });
+            const hr = await measureHakoRun({ mode, reps, warmup, progress, waitReady });
             if (on('start')) results.start[hakoRunRow(mode)] = hr.start;
             if (on('boot')) results.bootPath[mode] = hr.boot;
           }
-          if (on('rpc')) results.rpc[mode] = await measureRpc({ mode, ...cfg.rpc, progress, beforeStart });
+          if (on('rpc')) results.rpc[mode] = await measureRpc({ mode, ...cfg.rpc, progress, waitReady });
         }
       } finally {
         await s.leave();

@@ -98,10 +98,12 @@ export class ModeSession {
   }
 
   /**
-   * beforeStart runs before every timed start: in pool mode it waits until the pool is full again,
-   * so the start is served by a warm VM (a wait that fails is counted and reported, not thrown).
+   * waitReady runs before every timed start (and before timed execs, RPC calls and PSS reads): in
+   * pool mode it waits until the pool is full again, so a start is served by a warm VM and the
+   * refill that follows a take is not running meanwhile. A wait that fails is counted and
+   * reported, not thrown. Other modes return at once.
    */
-  readonly beforeStart = async (): Promise<void> => {
+  readonly waitReady = async (): Promise<void> => {
     if (this.daemon === undefined || this.left) return;
     const w = await this.daemon.waitFull(this.opts.poolFullTimeoutMs);
     if (w.ok) this.waits.push(w.ms);

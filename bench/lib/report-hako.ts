@@ -10,15 +10,15 @@ import { formatSources, sourceMismatch } from './vm-source.js';
 export function modeSection(r: Results): string[] {
   if (r.hakoModes.length === 0 || r.modeSetup.length === 0) return [];
   const out = ['### hako modes', '', ...r.hakoModes.map((m) => `- **hako ${m}**: ${MODE_DESCRIPTIONS[m]}.`), '',
-    '| mode | checkout (rows) | template before timing | warm pool | notes |', '| --- | --- | --- | --- | --- |'];
+    '| mode | checkout, for which rows | template before timing | warm pool | notes |', '| --- | --- | --- | --- | --- |'];
   for (const s of r.modeSetup) {
     const t = s.template === undefined ? '–' : s.template.built ? `built by this run in ${(s.template.ms / 1000).toFixed(1)} s` : `already built (\`hako factory init\` ${(s.template.ms / 1000).toFixed(1)} s)`;
     const p = s.pool === undefined ? '–'
       : `P=${s.pool.size}, daemon pid ${s.pool.daemonPid}${s.pool.firstFullMs !== undefined ? `, first full after ${(s.pool.firstFullMs / 1000).toFixed(1)} s` : ''}` +
-        `${s.pool.refillWaitMs !== undefined ? `, wait for a full pool before a start: median ${fmtMs(s.pool.refillWaitMs.median)} ms (max ${fmtMs(s.pool.refillWaitMs.max)})` : ''}` +
+        `${s.pool.refillWaitMs !== undefined ? `, wait for a full pool before a timed step: median ${fmtMs(s.pool.refillWaitMs.median)} ms (max ${fmtMs(s.pool.refillWaitMs.max)})` : ''}` +
         `${s.pool.waitFailures > 0 ? `, ${s.pool.waitFailures} waits timed out` : ''}`;
     const notes = [...(s.problem !== undefined ? [`**not measured**: ${s.problem}`] : []), ...s.notes].map(cell).join('; ') || '–';
-    out.push(`| ${s.mode} | ${cell(s.checkout)} (${cell(s.serves)}) | ${t} | ${p} | ${notes} |`);
+    out.push(`| ${s.mode} | ${cell(s.checkout)}, for ${cell(s.serves)} | ${t} | ${p} | ${notes} |`);
   }
   return [...out, ''];
 }
@@ -51,7 +51,7 @@ export function bootPathSections(r: Results): string[] {
       out.push('qmp-ready → agent-ready split with the guest clock (approximate: host and guest clocks):', '', '| part | median ms | min–max ms |', '| --- | ---: | ---: |');
       for (const p of b.agentSplit) out.push(`| ${p.phase} | ${fmtMs(p.ms.median)} | ${fmtMs(p.ms.min)}–${fmtMs(p.ms.max)} |`);
       out.push('');
-    } else if (b.agentSplitNote !== undefined) out.push(`Guest clock: ${b.agentSplitNote}.`, '');
+    } else if (b.agentSplitNote !== undefined) out.push(`No guest-clock split: ${b.agentSplitNote}.`, '');
     const extra = Object.entries(b.fields).flatMap(([mark, f]) => Object.entries(f).map(([k, s]) => `| ${mark} | ${k} | ${fmtMs(s.median)} | ${fmtMs(s.min)}–${fmtMs(s.max)} |`));
     if (extra.length > 0) {
       out.push(`Values logged with the marks${mode === 'cold' ? '' : " (guest uptimes of a restored VM count from the template's boot)"}:`, '', '| mark | field | median | min–max |', '| --- | --- | ---: | ---: |', ...extra, '');

@@ -15,8 +15,8 @@ export interface ExecOptions {
   warmup: number;
   progress: (line: string) => void;
   mode?: HakoMode;
-  /** beforeStart runs before the container starts (pool mode waits for a full pool). */
-  beforeStart?: () => Promise<void>;
+  /** waitReady runs before the container starts and again before the execs (pool mode: until the pool is full, so its refill does not run during the execs). */
+  waitReady?: () => Promise<void>;
 }
 
 /** measureExec starts one idle container and times execs of `true` into it. */
@@ -26,10 +26,11 @@ export async function measureExec(name: RuntimeName, opts: ExecOptions): Promise
   const id = `${ID_PREFIX}${row}-exec-${process.pid}`;
   const runArgs = ['run', '-d', ...rt.ctrArgs, IMAGE, id, 'sleep', '3600'];
   try {
-    await opts.beforeStart?.();
+    await opts.waitReady?.();
     const started = await ctrRun(runArgs, id, rt.timeoutMs);
     if (started.code !== 0) return notMeasured(describeFailure(['ctr', ...runArgs], started));
     const source = name === 'hako' ? await sandboxVmSource(id) : undefined;
+    await opts.waitReady?.();
     const samples: number[] = [];
     let failures = 0;
     let firstFailure: string | undefined;

@@ -15,15 +15,15 @@ export interface HakoRunOptions {
   reps: number;
   warmup: number;
   progress: (line: string) => void;
-  /** beforeStart runs before each run, untimed (pool mode waits for a full pool). */
-  beforeStart?: () => Promise<void>;
+  /** waitReady runs before each run, untimed (pool mode waits for a full pool). */
+  waitReady?: () => Promise<void>;
 }
 
 /** HAKO_RUN_ARGS are the CLI arguments after the CLI itself (hako prints its timing lines at info). */
 export const HAKO_RUN_ARGS = ['--log-level', 'info', 'run', '--rm', 'busybox', '--', 'true'];
 
-/** CLONE_SPLIT_NOTE says why a clone's qmp-ready → agent-ready is not split with the guest clock. */
-export const CLONE_SPLIT_NOTE = "not split with the guest clock: a restored VM's guest uptime at agent start is the template's (its agent started once, before the template was saved)";
+/** CLONE_SPLIT_NOTE says why a restored VM's boot is not split with the guest clock. */
+export const CLONE_SPLIT_NOTE = "a restored VM's guest uptime at agent start is the template's (its agent started once, before the template was saved), so only a cold boot is split with the guest clock";
 
 /** measureHakoRun returns the start latency of `hako run --rm` and the boot-path breakdown of those runs. */
 export async function measureHakoRun(opts: HakoRunOptions): Promise<{ start: Measured<Latency>; boot: Measured<BootPath> }> {
@@ -35,7 +35,7 @@ export async function measureHakoRun(opts: HakoRunOptions): Promise<{ start: Mea
   let failures = 0;
   let firstFailure: string | undefined;
   for (let i = 0; i < opts.warmup + opts.reps; i++) {
-    await opts.beforeStart?.();
+    await opts.waitReady?.();
     const r = await runCmd(argv, { timeoutMs: 180_000 });
     if (r.code !== 0) {
       failures++;

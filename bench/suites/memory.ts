@@ -19,8 +19,8 @@ export interface MemoryOptions {
   deadlineMs: number;
   progress: (line: string) => void;
   mode?: HakoMode;
-  /** beforeStart runs before each start and before the PSS is read (pool mode waits for a full pool). */
-  beforeStart?: () => Promise<void>;
+  /** waitReady runs before each start and before the PSS is read (pool mode waits for a full pool). */
+  waitReady?: () => Promise<void>;
   /** poolDaemonPid is the warm pool daemon (pool mode): its own PSS is reported apart. */
   poolDaemonPid?: number;
 }
@@ -39,7 +39,7 @@ export async function measureMemory(name: RuntimeName, opts: MemoryOptions): Pro
       const id = `${ID_PREFIX}${row}-mem-${process.pid}-${i}`;
       ids.push(id);
       const args = ['run', '-d', ...rt.ctrArgs, IMAGE, id, 'sleep', '3600'];
-      await opts.beforeStart?.();
+      await opts.waitReady?.();
       const r = await ctrRun(args, id, rt.timeoutMs);
       if (r.code !== 0) return notMeasured(`container ${i + 1} of ${opts.n} did not start: ${describeFailure(['ctr', ...args], r)}`);
       startMs.push(r.ms);
@@ -48,7 +48,7 @@ export async function measureMemory(name: RuntimeName, opts: MemoryOptions): Pro
     const n = startMs.length;
     if (n === 0) return notMeasured('no container started within the deadline');
     // The pool refills after the last take: measure it full, as it stands between bursts.
-    await opts.beforeStart?.();
+    await opts.waitReady?.();
     await sleep(opts.settleMs);
     const procs = await runtimeProcesses(ids, before);
     const [pss, overhead] = await Promise.all([measurePss(procs), opts.poolDaemonPid !== undefined ? measureOverhead(opts.poolDaemonPid, new Set(procs.map((p) => p.pid))) : undefined]);

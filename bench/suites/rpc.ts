@@ -7,15 +7,13 @@ import { loadConfig } from '../../src/config/index.js';
 import { ensureAssets } from '../../src/image/index.js';
 import { Logger, streamSink } from '../../src/log/index.js';
 import { Sandbox, cleanupSandbox, pidAlive, readState } from '../../src/sandbox/index.js';
+import { RPC_TARGET_MS } from '../config.js';
 import { ID_PREFIX } from '../lib/ctr.js';
 import type { HakoMode } from '../lib/hako-modes.js';
 import { HAKO_SANDBOXES } from '../lib/pss.js';
 import { hakoAssetsProblem } from '../lib/runtimes.js';
 import { round, summarize } from '../lib/stats.js';
 import { notMeasured, type Measured, type Rpc } from '../lib/types.js';
-
-/** RPC_TARGET_MS is the round trip hako aims at for a no-op agent call. */
-export const RPC_TARGET_MS = 5;
 
 /** RPC_PREFIX starts the id of every sandbox this suite creates. */
 export const RPC_PREFIX = `${ID_PREFIX}rpc-`;
@@ -26,8 +24,8 @@ export interface RpcOptions {
   warmup: number;
   calls: number;
   progress: (line: string) => void;
-  /** beforeStart runs before the sandbox is created (pool mode waits for a full pool). */
-  beforeStart?: () => Promise<void>;
+  /** waitReady runs before the sandbox is created and again before the calls (pool mode: until the pool is full, so its refill does not run during the calls). */
+  waitReady?: () => Promise<void>;
 }
 
 // Sandboxes this process holds, for cleanup on a signal.
@@ -42,7 +40,7 @@ export async function measureRpc(opts: RpcOptions): Promise<Measured<Rpc>> {
   const log = new Logger(streamSink(process.stderr), 'warn');
   const assets = await ensureAssets({ log, cacheDir: config.runtime.cacheDir });
   const id = `${RPC_PREFIX}${process.pid}-${opts.mode}`;
-  await opts.beforeStart?.();
+  await opts.waitReady?.();
   const t0 = performance.now();
   live.add(id);
   let sb: Sandbox;
@@ -54,6 +52,7 @@ export async function measureRpc(opts: RpcOptions): Promise<Measured<Rpc>> {
   }
   const createMs = round(performance.now() - t0, 1);
   try {
+    await opts.waitReady?.();
     for (let i = 0; i < opts.warmup; i++) await sb.api.check();
     const samples: number[] = [];
     for (let i = 0; i < opts.calls; i++) {

@@ -18,8 +18,8 @@ export interface StartOptions {
   progress: (line: string) => void;
   /** mode is hako's mode in force (hako only; names the row and the container ids). */
   mode?: HakoMode;
-  /** beforeStart runs before each start, untimed (pool mode waits for a full pool). */
-  beforeStart?: () => Promise<void>;
+  /** waitReady runs before each start, untimed (pool mode waits for a full pool). */
+  waitReady?: () => Promise<void>;
 }
 
 /** measureStart times `ctr run --rm` of `true` under one runtime. */
@@ -36,7 +36,7 @@ export async function measureStart(name: RuntimeName, opts: StartOptions): Promi
   for (let i = 0; i < opts.warmup + opts.reps; i++) {
     const id = `${ID_PREFIX}${row}-start-${process.pid}-${i}`;
     const args = ['run', '--rm', ...rt.ctrArgs, IMAGE, id, 'true'];
-    await opts.beforeStart?.();
+    await opts.waitReady?.();
     const r = await ctrRun(args, id, rt.timeoutMs);
     if (r.code !== 0) {
       await removeContainer(id);
