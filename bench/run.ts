@@ -54,7 +54,8 @@ function hakoGroups(): HakoGroup[] {
 async function sweepLeftovers(progress: Progress): Promise<string[]> {
   const out = await sweep();
   const daemon = await sweepLeftoverDaemon();
-  if (daemon !== undefined) out.push(`pool daemon pid ${daemon}`);
+  if (daemon?.pid !== undefined) out.push(`pool daemon pid ${daemon.pid}`);
+  if (daemon !== undefined && daemon.orphanVms.length > 0) out.push(`warm VMs of a dead pool daemon: ${daemon.orphanVms.join(', ')}`);
   if (await removeDropIn()) out.push(DROP_IN);
   out.push(...(await sweepRpcSandboxes()));
   if (out.length > 0) progress(`bench: removed leftovers of an earlier run: ${out.join(', ')}`);

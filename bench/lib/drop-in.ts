@@ -13,8 +13,23 @@ export const DROP_IN = join(dropInDir(DEFAULT_CONFIG_PATH), '90-hako-bench.toml'
 /** MARKER starts every drop-in the benchmark writes, so a sweep removes only its own file. */
 export const MARKER = "# written by hako's benchmark (bench/lib/drop-in.ts)";
 
+/** DIRS_FILE lists the directories the benchmark created for the drop-in, so even a later run can remove them again. */
+export const DIRS_FILE = '/run/hako-bench/drop-in-dirs.json';
+
 // Directories this process created for the drop-in, removed again when empty.
 const created: string[] = [];
+
+function readDirsFile(text: string | undefined): string[] {
+  try {
+    const v = JSON.parse(text ?? '[]') as unknown;
+    return Array.isArray(v) ? v.filter((d): d is string => typeof d === 'string' && d.startsWith('/etc/')) : [];
+  } catch {
+    return [];
+  }
+}
+
+// deepestFirst orders directories so that a child is removed before its parent.
+const deepestFirst = (dirs: string[]): string[] => [...new Set(dirs)].sort((a, b) => b.length - a.length);
 
 /** dropInText is the TOML the benchmark writes for mode. */
 export function dropInText(mode: HakoMode): string {
@@ -29,6 +44,8 @@ export async function writeDropIn(mode: HakoMode): Promise<string> {
     if (!existsSync(d)) {
       await mkdir(d, { mode: 0o755 });
       created.push(d);
+      await mkdir(dirname(DIRS_FILE), { recursive: true });
+      await writeFile(DIRS_FILE, JSON.stringify(deepestFirst([...created, ...readDirsFile(await readFile(DIRS_FILE, 'utf8').catch(() => undefined))])) + '\n');
     }
   }
   const text = dropInText(mode);
@@ -47,10 +64,11 @@ export async function removeDropIn(): Promise<boolean> {
     await rm(DROP_IN, { force: true });
     removed = true;
   }
-  for (const d of [...created].reverse()) {
+  for (const d of deepestFirst([...created, ...readDirsFile(await readFile(DIRS_FILE, 'utf8').catch(() => undefined))])) {
     if ((await readdir(d).catch(() => ['?'])).length === 0) await rmdir(d).catch(() => undefined);
   }
   created.length = 0;
+  await rm(DIRS_FILE, { force: true });
   return removed;
 }
 
@@ -61,13 +79,20 @@ export function removeDropInSync(): void {
   } catch {
     // none
   }
-  for (const d of [...created].reverse()) {
+  let listed: string | undefined;
+  try {
+    listed = readFileSync(DIRS_FILE, 'utf8');
+  } catch {
+    // none
+  }
+  for (const d of deepestFirst([...created, ...readDirsFile(listed)])) {
     try {
       rmdirSync(d);
     } catch {
       // not empty, or gone
     }
   }
+  rmSync(DIRS_FILE, { force: true });
 }
 
 /** laterDropIns lists drop-ins that sort after the benchmark's (they could override its mode). */

@@ -84,7 +84,7 @@ export class ModeSession {
     this.opts.progress(`  ${output} (${(init.ms / 1000).toFixed(1)} s)`);
     if (mode !== 'pool') return;
     const { config } = await loadConfig();
-    this.daemon = await BenchPoolDaemon.start(cli, this.opts.poolSize, poolSocket(config.runtime.stateDir));
+    this.daemon = await BenchPoolDaemon.start(cli, this.opts.poolSize, config.runtime.stateDir, poolSocket(config.runtime.stateDir));
     this.opts.progress(`bench: hako pool: hako factory serve --pool ${this.opts.poolSize} (pid ${this.daemon.pid}), waiting for a full pool`);
     this.setup.pool = { size: this.opts.poolSize, daemonPid: this.daemon.pid, waitFailures: 0 };
     const full = await this.daemon.waitFull(this.opts.poolFullTimeoutMs);
