@@ -96,7 +96,7 @@ export async function runBench(args: Args, cfg: ModeConfig, progress: Progress):
   for (const name of args.runtimes.filter((n) => n !== 'hako')) {
     const a = avail.get(name)!;
     const each = async <T>(suite: SuiteName, into: Partial<Record<string, T | ReturnType<typeof notMeasured>>>, fn: () => Promise<T>): Promise<void> => {
-      if (!on(suite) || (suite === 'io' && !cfg.ioRuntimes.includes(name))) return;
+      if (!on(suite) || (suite === 'io' && !cfg.ioRuntimes.includes(name)) || (suite === 'density' && !cfg.densityRuntimes.includes(name))) return;
       if (!a.ok) { into[name] = notMeasured(a.why); return; }
       progress(`bench: ${suite} ${name}`);
       into[name] = await fn();
@@ -105,6 +105,7 @@ export async function runBench(args: Args, cfg: ModeConfig, progress: Progress):
     await each('exec', results.exec, () => measureExec(name, { reps: reps(name), warmup: cfg.warmup[name], progress }));
     await each('memory', results.memory, () => measureMemory(name, { n: cfg.memoryN[name], settleMs: cfg.settleMs[name], deadlineMs: cfg.memoryDeadlineMs, progress }));
     await each('io', results.io, () => measureIo(name, { sizeMiB: cfg.ioMiB, reps: cfg.ioReps, dropHostCaches: args.dropCaches, progress }));
+    await each('density', results.density, () => measureDensity(name, { ...cfg.density, progress }));
   }
   if (args.runtimes.includes('hako')) await runHako(args, cfg, avail.get('hako')!, groups, results, progress);
   const t1 = new Date();
