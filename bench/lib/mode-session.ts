@@ -47,6 +47,15 @@ export function cliOf(root: string): string[] {
   return [process.execPath, join(root, 'dist', 'src', 'cli', 'main.js')];
 }
 
+/**
+ * parseFactoryInit reads `hako factory init`'s last line: "template K is ready (built …): DIR"
+ * when one existed, "template K built in 13.2s: DIR" when it had to build one.
+ */
+export function parseFactoryInit(stdout: string): { built: boolean; line: string } {
+  const line = stdout.trim().split('\n').pop() ?? '';
+  return { built: /^template \S+ built in /.test(line), line };
+}
+
 /** ModeSession is a mode in force; at most one exists at a time. */
 export class ModeSession {
   private daemon: BenchPoolDaemon | undefined;
@@ -79,9 +88,9 @@ export class ModeSession {
     this.opts.progress(`bench: hako ${mode}: hako factory init (${checkout.root})`);
     const init = await runCmd([...cli, 'factory', 'init'], { timeoutMs: this.opts.initTimeoutMs });
     if (init.code !== 0) throw new Error(describeFailure(['hako', 'factory', 'init'], init));
-    const output = init.stdout.trim().split('\n').pop() ?? '';
-    this.setup.template = { built: / built in /.test(output), ms: Math.round(init.ms), output };
-    this.opts.progress(`  ${output} (${(init.ms / 1000).toFixed(1)} s)`);
+    const { built, line } = parseFactoryInit(init.stdout);
+    this.setup.template = { built, ms: Math.round(init.ms), output: line };
+    this.opts.progress(`  ${line} (${(init.ms / 1000).toFixed(1)} s)`);
     if (mode !== 'pool') return;
     const { config } = await loadConfig();
     this.daemon = await BenchPoolDaemon.start(cli, this.opts.poolSize, config.runtime.stateDir, poolSocket(config.runtime.stateDir));

@@ -17,6 +17,7 @@ import type { Results } from '../../bench/lib/results.js';
 import { HAKO_MODES, hakoRow, hakoRunRow, parseHakoModes, rowLabel } from '../../bench/lib/hako-modes.js';
 import { DROP_IN, MARKER, dropInText } from '../../bench/lib/drop-in.js';
 import { PIDFILE } from '../../bench/lib/pool-daemon.js';
+import { parseFactoryInit } from '../../bench/lib/mode-session.js';
 import { countSources, sourceMismatch } from '../../bench/lib/vm-source.js';
 import { bootPath, CLONE_SPLIT_NOTE } from '../../bench/suites/hako-run.js';
 import { parseConfig } from '../../src/config/index.js';
@@ -71,6 +72,8 @@ test('bench helpers: hako modes, rows, the drop-in, VM sources, boot path per mo
     assert.ok(text.startsWith(MARKER));
     assert.equal(parseConfig(text, 'drop-in').factory.template, mode !== 'cold');
   }
+  assert.deepEqual(parseFactoryInit('template 9abfcf1cc9dd built in 13.2s: /run/hako/factory/templates/9abf\n'), { built: true, line: 'template 9abfcf1cc9dd built in 13.2s: /run/hako/factory/templates/9abf' });
+  assert.equal(parseFactoryInit('template 9abfcf1cc9dd is ready (built 2026-12-02T14:15:36.907Z): /run/x\n').built, false);
   const counts = countSources(['pool', 'pool', 'template', undefined]);
   assert.deepEqual(counts, { pool: 2, template: 1, unknown: 1 });
   assert.match(sourceMismatch('pool', counts) ?? '', /1 of 4 VMs did not come from pool: template 1/);
