@@ -1,15 +1,19 @@
-// Sizes of the three benchmark modes. hako boots a VM per container under TCG on a
-// shared 2-core machine, so its counts are kept smaller and every loop is time-bounded.
+// Sizes of the three benchmark run modes (smoke, quick, full). hako boots a VM per container under
+// TCG on a shared 2-core machine, so its counts are kept smaller and every loop is time-bounded.
 
 import type { Mode } from './lib/results.js';
 import type { RuntimeName } from './lib/runtimes.js';
+
+/** RPC_TARGET_MS is the round trip hako aims at for a no-op agent call (Check). */
+export const RPC_TARGET_MS = 5;
 
 /** ModeConfig is every count and bound one run uses (recorded in the JSON). */
 export interface ModeConfig {
   /** warmup is the number of untimed first runs per runtime (the first boot warms the host's page cache). */
   warmup: Record<RuntimeName, number>;
-  /** reps is the number of timed start and exec runs per runtime. */
+  /** reps is the number of timed start and exec runs per runtime (for hako: per hako mode). */
   reps: Record<RuntimeName, number>;
+  /** memoryN is the number of idle pods the memory suite starts (for hako: per hako mode). */
   memoryN: Record<RuntimeName, number>;
   /** settleMs is how long idle containers sit before PSS is read (a guest needs longer to go idle). */
   settleMs: Record<RuntimeName, number>;
@@ -19,7 +23,17 @@ export interface ModeConfig {
   ioRuntimes: RuntimeName[];
   densityRuntimes: RuntimeName[];
   density: { maxCount: number; maxMs: number; minFreeMiB: number };
+  /** poolSize is P in `hako factory serve --pool P` for the pool mode. */
+  poolSize: number;
+  /** poolFullTimeoutMs bounds each wait for a full pool (before each timed start in pool mode). */
+  poolFullTimeoutMs: number;
+  /** initTimeoutMs bounds `hako factory init` (a template build boots a VM and runs a container). */
+  initTimeoutMs: number;
+  /** rpc is the agent Check round trip: untimed warm-up calls, then timed sequential calls. */
+  rpc: { warmup: number; calls: number };
 }
+
+const FACTORY = { poolFullTimeoutMs: 3 * 60_000, initTimeoutMs: 10 * 60_000, rpc: { warmup: 5, calls: 50 } };
 
 /** modeConfig returns the sizes for mode. */
 export function modeConfig(mode: Mode): ModeConfig {
@@ -36,12 +50,15 @@ export function modeConfig(mode: Mode): ModeConfig {
         ioRuntimes: ['runc', 'runsc', 'hako'],
         densityRuntimes: ['hako'],
         density: { maxCount: 1, maxMs: 3 * 60_000, minFreeMiB: 2048 },
+        // One warm VM is enough to check the pool path; it refills in a few seconds.
+        poolSize: 1,
+        ...FACTORY,
       };
     case 'quick':
       return {
         warmup: { runc: 1, runsc: 1, hako: 0 },
         reps: { runc: 5, runsc: 5, hako: 2 },
-        memoryN: { runc: 5, runsc: 5, hako: 2 },
+        memoryN: { runc: 5, runsc: 5, hako: 3 },
         settleMs: { runc: 2000, runsc: 3000, hako: 10_000 },
         memoryDeadlineMs: 4 * 60_000,
         ioMiB: 256,
@@ -49,13 +66,16 @@ export function modeConfig(mode: Mode): ModeConfig {
         ioRuntimes: ['runc', 'runsc', 'hako'],
         densityRuntimes: ['hako'],
         density: { maxCount: 3, maxMs: 150_000, minFreeMiB: 2048 },
+        poolSize: 2,
+        ...FACTORY,
       };
     case 'full':
       return {
         warmup: { runc: 1, runsc: 1, hako: 1 },
-        // A hako start costs 10–35 s under TCG on this shared 2-core machine, depending on load: 8 timed runs.
+        // A cold hako start costs 10–35 s under TCG on this shared 2-core machine (a clone a few s): 8 timed runs per mode.
         reps: { runc: 20, runsc: 20, hako: 8 },
-        memoryN: { runc: 20, runsc: 20, hako: 4 },
+        // 10 idle pods per hako mode, so a template's shared pages are divided over many clones.
+        memoryN: { runc: 20, runsc: 20, hako: 10 },
         settleMs: { runc: 3000, runsc: 5000, hako: 15_000 },
         memoryDeadlineMs: 8 * 60_000,
         ioMiB: 256,
@@ -63,6 +83,8 @@ export function modeConfig(mode: Mode): ModeConfig {
         ioRuntimes: ['runc', 'runsc', 'hako'],
         densityRuntimes: ['hako'],
         density: { maxCount: 20, maxMs: 6 * 60_000, minFreeMiB: 2048 },
+        poolSize: 2,
+        ...FACTORY,
       };
   }
 }

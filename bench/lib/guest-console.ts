@@ -41,10 +41,17 @@ export function parseGuestConsole(text: string): GuestTimes {
   return out;
 }
 
-/** readGuestTimes reads sandbox id's console.log, or returns undefined when there is none. */
+/**
+ * readGuestTimes reads sandbox id's console log (`<id>/vm/console.log`; `<id>/console.log` before
+ * the VM factory), or returns undefined when there is none. A clone's console starts at its
+ * restore, so it has no agent-ready line: the agent started in the template.
+ */
 export async function readGuestTimes(id: string): Promise<GuestTimes | undefined> {
-  const text = await readFile(join(HAKO_SANDBOXES, id, 'console.log'), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : parseGuestConsole(text);
+  for (const path of [join(HAKO_SANDBOXES, id, 'vm', 'console.log'), join(HAKO_SANDBOXES, id, 'console.log')]) {
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text !== undefined) return parseGuestConsole(text);
+  }
+  return undefined;
 }
 
 /** guestPhases turns several guests' times into named phase samples. */

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import { descendants, isShimFor, listProcs, type ProcInfo } from './ctr.js';
 import type { ProcessShare } from './types.js';
 
-/** HAKO_SANDBOXES is where hako keeps per-sandbox state (qemu.pid among it). */
+/** HAKO_SANDBOXES is where hako keeps per-sandbox state (state.json; the VM's files are in <id>/vm/). */
 export const HAKO_SANDBOXES = '/run/hako/sandboxes';
 
 /** PssKiB is a process's PSS and its anonymous/file-backed parts, in KiB. */
@@ -91,6 +91,33 @@ export async function runtimeProcesses(ids: readonly string[], sandboxesBefore: 
     }
   }
   return [...picked.values()];
+}
+
+/** sandboxQemuPids returns the QEMU pid of every hako sandbox on the machine (anyone's). */
+export async function sandboxQemuPids(): Promise<Set<number>> {
+  const out = new Set<number>();
+  for (const sb of await hakoSandboxDirs()) {
+    const pid = asPid((await readSandboxState(sb))?.qemuPid);
+    if (pid !== undefined) out.add(pid);
+  }
+  return out;
+}
+
+/**
+ * poolOverheadProcesses finds what the warm pool itself holds: the daemon and everything below
+ * it except the QEMUs it handed to sandboxes (those are counted with their pods). What is left
+ * is the daemon, its helpers and its idle warm VMs.
+ */
+export async function poolOverheadProcesses(daemonPid: number): Promise<{ procs: ProcInfo[]; warmVms: number }> {
+  const procs = await listProcs();
+  const owned = await sandboxQemuPids();
+  const tree = descendants(procs, daemonPid);
+  const handedOut = new Set<number>();
+  for (const p of tree) {
+    if (owned.has(p.pid)) for (const d of descendants(procs, p.pid)) handedOut.add(d.pid);
+  }
+  const kept = tree.filter((p) => !handedOut.has(p.pid));
+  return { procs: kept, warmVms: kept.filter((p) => basename(p.exe).startsWith('qemu-system')).length };
 }
 
 /** measurePss sums the PSS of processes; it returns per-process shares and a per-name total. */

@@ -1,24 +1,28 @@
 // The whole result of one benchmark run, as written to bench/results/<date>-<mode>.json.
 
 import type { Machine } from './machine.js';
-import type { RuntimeName } from './runtimes.js';
-import type { BootPath, Density, Io, Latency, Measured, Memory } from './types.js';
+import type { HakoMode, HakoRunRow, RowKey } from './hako-modes.js';
+import type { ModeSetup } from './mode-session.js';
+import type { BootPath, Density, Io, Latency, Measured, Memory, Rpc } from './types.js';
 
 /** Mode is the size of a run: smoke (test harness), quick (minutes) or full. */
 export type Mode = 'smoke' | 'quick' | 'full';
 
 /** SuiteName names one benchmark. */
-export type SuiteName = 'start' | 'exec' | 'memory' | 'density' | 'io' | 'boot';
+export type SuiteName = 'start' | 'exec' | 'memory' | 'density' | 'io' | 'boot' | 'rpc';
 
 /** SUITES is every suite in run order. */
-export const SUITES: readonly SuiteName[] = ['start', 'boot', 'exec', 'memory', 'io', 'density'];
+export const SUITES: readonly SuiteName[] = ['start', 'boot', 'exec', 'memory', 'rpc', 'io', 'density'];
 
-/** StartKey is a start-latency row: a containerd runtime or the standalone `hako run`. */
-export type StartKey = RuntimeName | 'hako-run';
+/** FORMAT names this shape of the JSON (2: hako measured per mode, rows such as "hako-pool"). */
+export const FORMAT = 'hako-bench/2';
+
+/** StartKey is a start-latency row: a containerd row or the standalone `hako run` in one mode. */
+export type StartKey = RowKey | HakoRunRow;
 
 /** Results is one run's complete output. */
 export interface Results {
-  format: 'hako-bench/1';
+  format: typeof FORMAT;
   mode: Mode;
   startedAt: string;
   finishedAt: string;
@@ -27,12 +31,21 @@ export interface Results {
   config: unknown;
   image: string;
   invocations: Record<string, string>;
+  /** hakoModes are the modes measured (--hako-modes), in table order. */
+  hakoModes: HakoMode[];
+  /** modeSetup records how each mode was set up, per checkout (drop-in, template build, pool). */
+  modeSetup: ModeSetup[];
   start: Partial<Record<StartKey, Measured<Latency>>>;
-  exec: Partial<Record<RuntimeName, Measured<Latency>>>;
-  memory: Partial<Record<RuntimeName, Measured<Memory>>>;
-  io: Partial<Record<RuntimeName, Measured<Io>>>;
-  density: Partial<Record<RuntimeName, Measured<Density>>>;
-  bootPath?: Measured<BootPath>;
+  exec: Partial<Record<RowKey, Measured<Latency>>>;
+  memory: Partial<Record<RowKey, Measured<Memory>>>;
+  /** io and density measure hako in template mode only (row hako-template). */
+  io: Partial<Record<RowKey, Measured<Io>>>;
+  density: Partial<Record<RowKey, Measured<Density>>>;
+  /** bootPath breaks `hako run` down per mode from its timing lines. */
+  bootPath: Partial<Record<HakoMode, Measured<BootPath>>>;
+  rpc: Partial<Record<HakoMode, Measured<Rpc>>>;
+  /** notes are run-wide remarks (leftovers swept, checkouts used). */
+  notes: string[];
   /** skipped names the suites this run did not do (--only). */
   skipped: SuiteName[];
   leftoversSwept: string[];

@@ -1,8 +1,8 @@
 // The runtimes compared: runc (the reference), gVisor's runsc through the runc shim
 // with a --network=none wrapper, and hako's containerd shim; each knows how ctr selects it.
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { assetStatus, ensureAssets } from '../../src/image/index.js';
 import { Logger, streamSink } from '../../src/log/index.js';
 import { repoRoot } from './root.js';
@@ -64,6 +64,23 @@ export function shimOnPath(): string | undefined {
     if (dir !== '' && existsSync(join(dir, SHIM))) return join(dir, SHIM);
   }
   return undefined;
+}
+
+/**
+ * shimCheckout is the hako checkout whose code containerd runs for io.containerd.hako.v2: the
+ * PATH shim's (bin/containerd-shim-hako-v2 loads the dist/ next to it) or this one. Its CLI must
+ * set up a mode for the ctr rows: a template's key covers the guest root image, which embeds the
+ * agent bundle built in that checkout, so another checkout's templates and pool do not match it.
+ */
+export function shimCheckout(): string {
+  const onPath = runtime('hako').ctrArgs[1] === 'io.containerd.hako.v2' ? shimOnPath() : undefined;
+  if (onPath === undefined) return repoRoot();
+  try {
+    const root = dirname(dirname(realpathSync(onPath)));
+    return existsSync(join(root, 'dist', 'src', 'cli', 'main.js')) ? root : repoRoot();
+  } catch {
+    return repoRoot();
+  }
 }
 
 /** Availability says whether a runtime can be measured, and if not, why. */

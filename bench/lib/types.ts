@@ -2,6 +2,8 @@
 // either measured (with its samples) or explicitly "not measured" with the reason.
 
 import type { Summary } from './stats.js';
+import type { HakoMode } from './hako-modes.js';
+import type { VmSources } from './vm-source.js';
 
 /** NotMeasured records why a figure is missing; reports print it instead of a number. */
 export interface NotMeasured {
@@ -26,6 +28,8 @@ export interface Latency {
   /** phases breaks the timed runs down with the runtime's own timing lines (hako's shim, via containerd's log). */
   phases?: BootPhase[];
   phasesSource?: string;
+  /** vmSources counts where hako's VMs came from in the timed runs (from their marks or state.json). */
+  vmSources?: VmSources;
 }
 
 /** ProcessShare is one host process the runtime started, with its PSS. */
@@ -48,8 +52,31 @@ export interface Memory {
   byName: Record<string, number>;
   processes: ProcessShare[];
   startMs: Summary;
-  /** guestPhases are hako's guest-side boot phases from each sandbox's console (hako only). */
+  /** guestPhases are hako's guest-side boot phases from each sandbox's console (cold boots only: a clone's agent started in the template). */
   guestPhases?: Record<string, Summary>;
+  vmSources?: VmSources;
+  /** poolOverhead is the warm pool's own PSS (the daemon and its idle warm VMs), not in perContainerKiB. */
+  poolOverhead?: PoolOverhead;
+}
+
+/** PoolOverhead is the PSS of the pool daemon and what it holds that no sandbox owns (its idle warm VMs). */
+export interface PoolOverhead {
+  pssKiB: number;
+  byName: Record<string, number>;
+  processes: ProcessShare[];
+  /** warmVms is how many idle warm VMs (QEMUs no sandbox owns) were counted. */
+  warmVms: number;
+}
+
+/** Rpc is the agent's no-op RPC (Check) round trip, timed sequentially in one sandbox. */
+export interface Rpc {
+  vmSource: string;
+  /** createMs is how long Sandbox.create took (in-process, no CLI). */
+  createMs: number;
+  warmup: number;
+  ms: Summary;
+  targetMs: number;
+  meetsTarget: boolean;
 }
 
 /** Density is how many idle containers started before a limit was hit. */
@@ -86,7 +113,11 @@ export interface BootPath {
   marks: string[];
   /** fields summarises numeric fields logged with a mark (mark → field → summary), e.g. the guest's uptime at agent start. */
   fields: Record<string, Record<string, Summary>>;
-  /** agentSplit breaks qmp-ready → agent-ready down with the guest's clock (empty when the agent reports no uptimes). */
+  /** agentSplit breaks qmp-ready → agent-ready down with the guest's clock (cold boots only; empty otherwise). */
   agentSplit: BootPhase[];
+  /** agentSplitNote says why there is no agentSplit (a clone's guest uptime at agent start is the template's). */
+  agentSplitNote?: string;
+  mode: HakoMode;
+  vmSources: VmSources;
   source: string;
 }

@@ -12,6 +12,8 @@ export interface Mark {
   epochMs?: number;
   /** fields holds the line's other numeric fields (e.g. the guest's uptime at agent start). */
   fields?: Record<string, number>;
+  /** vmSource is where the VM came from (cold, template, pool), logged with agent-ready. */
+  vmSource?: string;
 }
 
 /** RunMarks is one run's marks plus the host's spawn/exit epoch times around it. */
@@ -41,6 +43,7 @@ export function parseMarks(stderr: string): Mark[] {
     // Only durations (…Ms) are worth summarising; pids and exit codes are not.
     const fields = Object.entries(rec).filter(([k, v]) => !SKIP.has(k) && /Ms$/.test(k) && typeof v === 'number') as Array<[string, number]>;
     if (fields.length > 0) mark.fields = Object.fromEntries(fields);
+    if (typeof rec.vmSource === 'string') mark.vmSource = rec.vmSource.slice(0, 32);
     marks.push(mark);
   }
   return marks;
@@ -89,6 +92,11 @@ export function markFields(runs: readonly RunMarks[], name: string): Record<stri
     for (const [k, v] of Object.entries(run.marks.find((m) => m.name === name)?.fields ?? {})) (out[k] ??= []).push(v);
   }
   return out;
+}
+
+/** runVmSource returns where a run's VM came from, by its marks (undefined when none says). */
+export function runVmSource(run: Pick<RunMarks, 'marks'>): string | undefined {
+  return run.marks.find((m) => m.vmSource !== undefined)?.vmSource;
 }
 
 /**

@@ -1,10 +1,10 @@
-// Smoke pass of the benchmark harness (bench/): one run of every suite against real
-// containerd, checking that the harness produces complete, well-formed output.
+// Smoke pass of the benchmark harness (bench/): one run of every suite against real containerd,
+// hako in all three modes, checking complete, well-formed output and that nothing is left behind.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,13 @@ import { parseElapsed } from '../../bench/suites/io.js';
 import { isShimFor } from '../../bench/lib/ctr.js';
 import { guestPhases, parseGuestConsole } from '../../bench/lib/guest-console.js';
 import type { Results } from '../../bench/lib/results.js';
+import { HAKO_MODES, hakoRow, hakoRunRow, parseHakoModes, rowLabel } from '../../bench/lib/hako-modes.js';
+import { DROP_IN, MARKER, dropInText } from '../../bench/lib/drop-in.js';
+import { PIDFILE } from '../../bench/lib/pool-daemon.js';
+import { parseFactoryInit } from '../../bench/lib/mode-session.js';
+import { countSources, sourceMismatch } from '../../bench/lib/vm-source.js';
+import { bootPath, CLONE_SPLIT_NOTE } from '../../bench/suites/hako-run.js';
+import { parseConfig } from '../../src/config/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -54,13 +61,47 @@ test('bench helpers: statistics, timing marks, dd timing, shim matching', () => 
   assert.ok(!isShimFor(['sleep', '-id', 'c1'], 'c1'));
 });
 
-test('bench --smoke runs every suite and writes JSON, markdown and SVG', { timeout: 12 * 60_000 }, () => {
+test('bench helpers: hako modes, rows, the drop-in, VM sources, boot path per mode', () => {
+  assert.deepEqual(parseHakoModes('pool, cold'), ['cold', 'pool'], 'kept in table order');
+  assert.throws(() => parseHakoModes('warm'), /unknown mode warm/);
+  assert.throws(() => parseHakoModes(''), /at least one/);
+  assert.deepEqual([rowLabel('runc'), rowLabel(hakoRow('template')), rowLabel(hakoRunRow('pool'))], ['runc', 'hako template', 'hako run pool']);
+  // The drop-in is hako configuration: cold turns the factory off, the others on.
+  for (const mode of HAKO_MODES) {
+    const text = dropInText(mode);
+    assert.ok(text.startsWith(MARKER));
+    assert.equal(parseConfig(text, 'drop-in').factory.template, mode !== 'cold');
+  }
+  assert.deepEqual(parseFactoryInit('template 9abfcf1cc9dd built in 13.2s: /run/hako/factory/templates/9abf\n'), { built: true, line: 'template 9abfcf1cc9dd built in 13.2s: /run/hako/factory/templates/9abf' });
+  assert.equal(parseFactoryInit('template 9abfcf1cc9dd is ready (built 2026-12-02T14:15:36.907Z): /run/x\n').built, false);
+  const counts = countSources(['pool', 'pool', 'template', undefined]);
+  assert.deepEqual(counts, { pool: 2, template: 1, unknown: 1 });
+  assert.match(sourceMismatch('pool', counts) ?? '', /1 of 4 VMs did not come from pool: template 1/);
+  assert.equal(sourceMismatch('pool', { pool: 3, unknown: 1 }), undefined);
+  const line = (mark: string, ms: number, extra = ''): string => `{"time":"${new Date(5_000 + ms).toISOString()}","msg":"timing","mark":"${mark}","ms":${ms}${extra}}`;
+  const clone = parseMarks([line('template-ready', 5), line('qemu-spawn', 10), line('qmp-ready', 150), line('state-loaded', 200),
+    line('agent-ready', 400, ',"vmSource":"template","guestUptimeAtAgentStartMs":6000')].join('\n'));
+  assert.equal(clone[4]!.vmSource, 'template');
+  const cold = parseMarks([line('qemu-spawn', 10), line('qmp-ready', 150), line('agent-ready', 4000, ',"vmSource":"cold","guestUptimeAtAgentStartMs":2500')].join('\n'));
+  const runs = [{ marks: clone, spawnEpochMs: 4_800, exitEpochMs: 5_500 }, { marks: cold, spawnEpochMs: 4_800, exitEpochMs: 9_500 }];
+  const tb = bootPath('template', runs, countSources(['template', 'cold']));
+  assert.ok(tb.ok);
+  assert.equal(tb.runs, 1, 'only the runs whose VM came from the mode');
+  assert.deepEqual(tb.agentSplit, []);
+  assert.equal(tb.agentSplitNote, CLONE_SPLIT_NOTE);
+  assert.ok(tb.phases.some((p) => p.phase === 'qmp-ready → state-loaded'));
+  const cb = bootPath('cold', runs, countSources(['template', 'cold']));
+  assert.ok(cb.ok && cb.agentSplit.length === 2 && cb.agentSplitNote === undefined);
+  assert.equal(bootPath('pool', runs, {}).ok, false);
+});
+
+test('bench --smoke runs every suite, hako in every mode, and writes JSON, markdown and SVG', { timeout: 20 * 60_000 }, () => {
   assert.equal(process.getuid?.(), 0, 'the benchmark needs root (containerd, mounts, QEMU)');
   const out = mkdtempSync(join(tmpdir(), 'hako-bench-smoke-'));
   try {
     const r = spawnSync(process.execPath, [join(root, 'dist', 'bench', 'main.js'), '--smoke', '--no-kernel-build', `--out=${out}`], {
       encoding: 'utf8',
-      timeout: 11 * 60_000,
+      timeout: 19 * 60_000,
       killSignal: 'SIGTERM',
     });
     assert.equal(r.status, 0, `bench --smoke failed (status ${r.status}, signal ${r.signal}):\n${r.stderr.slice(-3000)}`);
@@ -68,11 +109,14 @@ test('bench --smoke runs every suite and writes JSON, markdown and SVG', { timeo
     const base = files.find((f) => f.endsWith('-smoke.json'));
     assert.ok(base, `no <date>-smoke.json in ${files.join(', ')}`);
     const results = JSON.parse(readFileSync(join(out, base), 'utf8')) as Results;
-    assert.equal(results.format, 'hako-bench/1');
+    assert.equal(results.format, 'hako-bench/2');
     assert.equal(results.machine.cores > 0, true);
     assert.ok(results.machine.memoryMiB > 0);
     assert.match(results.machine.versions.containerd ?? '', /containerd/);
     assert.ok(results.machine.accelerator.reason.length > 0);
+    // A smoke run covers every hako mode, each set up (or saying why not).
+    assert.deepEqual(results.hakoModes, [...HAKO_MODES]);
+    for (const mode of HAKO_MODES) assert.ok(results.modeSetup.some((s) => s.mode === mode), `no setup recorded for hako ${mode}`);
     // runc is the baseline: when it cannot be measured the harness (or containerd) is broken.
     for (const suite of ['start', 'exec', 'memory', 'io'] as const) {
       const runc = results[suite].runc;
@@ -84,19 +128,43 @@ test('bench --smoke runs every suite and writes JSON, markdown and SVG', { timeo
       if (m?.ok) assert.ok(Object.keys(m.byName).some((n) => /shim/.test(n)), `${rt}: no shim among ${Object.keys(m.byName).join(', ')}`);
     }
     // Every other figure is either measured or says why not; nothing is silently absent.
-    for (const suite of ['start', 'exec', 'memory', 'io'] as const) {
-      for (const rt of ['runsc', 'hako'] as const) {
-        const m = results[suite][rt];
-        assert.ok(m !== undefined, `${suite}/${rt} missing from the results`);
-        if (!m.ok) assert.ok(m.notMeasured.length > 0, `${suite}/${rt} not measured without a reason`);
-      }
+    const present = (what: string, m: { ok: boolean; notMeasured?: string } | undefined): void => {
+      assert.ok(m !== undefined, `${what} missing from the results`);
+      if (!m.ok) assert.ok((m.notMeasured ?? '').length > 0, `${what} not measured without a reason`);
+    };
+    for (const suite of ['start', 'exec', 'memory'] as const) {
+      present(`${suite}/runsc`, results[suite].runsc);
+      for (const mode of HAKO_MODES) present(`${suite}/${hakoRow(mode)}`, results[suite][hakoRow(mode)]);
     }
-    assert.ok(results.start['hako-run'] !== undefined && results.bootPath !== undefined && results.density.hako !== undefined);
+    for (const mode of HAKO_MODES) {
+      present(`start/${hakoRunRow(mode)}`, results.start[hakoRunRow(mode)]);
+      present(`bootPath/${mode}`, results.bootPath[mode]);
+      present(`rpc/${mode}`, results.rpc[mode]);
+      const run = results.start[hakoRunRow(mode)];
+      if (run?.ok) assert.ok(run.vmSources !== undefined, `hako run ${mode}: where its VMs came from is not recorded`);
+      const boot = results.bootPath[mode];
+      if (boot?.ok) assert.equal(boot.agentSplit.length > 0 || boot.agentSplitNote !== undefined, true);
+    }
+    present('io/runsc', results.io.runsc);
+    present('io/hako-template', results.io['hako-template']);
+    present('density/hako-template', results.density['hako-template']);
+    const pool = results.memory['hako-pool'];
+    if (pool?.ok) assert.ok(pool.poolOverhead !== undefined && pool.poolOverhead.pssKiB > 0, 'the pool row reports the pool daemon apart');
     const md = readFileSync(join(out, base.replace(/\.json$/, '.md')), 'utf8');
     assert.match(md, /\| runc \(`ctr run --rm … true`\) \| \d/);
+    for (const mode of HAKO_MODES) assert.match(md, new RegExp(`\\| hako ${mode} \\(\`ctr run --rm … true\`\\) \\|`));
     assert.match(md, /### Memory per idle container/);
+    assert.match(md, /### hako modes/);
+    assert.match(md, /### Agent RPC round trip/);
     const svg = readFileSync(join(out, base.replace(/\.json$/, '.svg')), 'utf8');
     assert.match(svg, /^<\?xml[^]*<svg [^]*<\/svg>\s*$/);
+    // No mode outlives the run: no drop-in, no pool daemon, no rpc sandbox.
+    assert.equal(existsSync(DROP_IN), false, `${DROP_IN} was left behind`);
+    assert.equal(existsSync(PIDFILE), false, `${PIDFILE} was left behind`);
+    for (const s of results.modeSetup) {
+      if (s.pool !== undefined) assert.equal(existsSync(`/proc/${s.pool.daemonPid}/cmdline`) && readFileSync(`/proc/${s.pool.daemonPid}/cmdline`, 'utf8').includes('serve'), false, `pool daemon ${s.pool.daemonPid} still runs`);
+    }
+    assert.deepEqual((existsSync('/run/hako/sandboxes') ? readdirSync('/run/hako/sandboxes') : []).filter((id) => id.startsWith('hb-')), [], 'benchmark sandboxes left behind');
     // The run must leave no benchmark containers behind.
     const left = spawnSync('ctr', ['container', 'ls', '-q'], { encoding: 'utf8' });
     assert.equal(left.stdout.split('\n').filter((id) => id.startsWith('hb-')).join(' '), '');
