@@ -201,7 +201,7 @@ function invocations(args: Args, cfg: ModeConfig): Record<string, string> {
     out[`hako ${mode}`] = `${MODE_DESCRIPTIONS[mode]}; set up by ${DROP_IN} with ${setup}; removed after the mode`;
   }
   out['hako (ctr)'] = runtime('hako').how;
-  out['hako run'] = `node dist/src/cli/main.js ${HAKO_RUN_ARGS.join(' ')} (hako prints its timing lines at info)`;
+  out['hako run'] = `node bin/hako ${HAKO_RUN_ARGS.join(' ')} (hako prints its timing lines at info)`;
   out.rpc = `in-process Sandbox.create (src/sandbox) with the configuration in force, ${cfg.rpc.warmup} untimed then ${cfg.rpc.calls} timed sequential sandbox.api.check() calls`;
   return out;
 }

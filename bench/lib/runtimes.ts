@@ -142,5 +142,6 @@ export async function hakoCli(): Promise<{ argv: string[] } | { why: string }> {
   if (!existsSync(main)) return { why: 'the hako CLI is not built (dist/src/cli/main.js missing: src/cli not landed or not built)' };
   const assets = await hakoAssetsProblem();
   if (assets !== undefined) return { why: assets };
-  return { argv: [process.execPath, main] };
+  // bin/hako, as users run it (it loads the CLI's one-file bundle when the build made one).
+  return { argv: [process.execPath, join(repoRoot(), 'bin', 'hako')] };
 }
