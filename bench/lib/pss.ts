@@ -55,7 +55,9 @@ const asPid = (v: unknown): number | undefined => (Number.isInteger(v) && (v as 
 function nameOf(p: ProcInfo): string {
   // A node process is named after its script (the hako shim), others after their binary.
   const exe = basename(p.exe || p.argv[0] || '?');
-  if (exe === 'node' && p.argv[1] !== undefined) return `node ${p.argv[1].split('/').slice(-3).join('/')}`;
+  // Its script is the first argument that is not a node flag (owners run with --max-semi-space-size).
+  const script = p.argv.slice(1).find((a) => !a.startsWith('-'));
+  if (exe === 'node' && script !== undefined) return `node ${script.split('/').slice(-3).join('/')}`;
   // A busybox applet (the container's own process) is named after its applet.
   if (exe === 'busybox' && p.argv[0] !== undefined) return basename(p.argv[0]);
   if (exe.startsWith('runsc') || basename(p.argv[0] ?? '').startsWith('runsc')) return basename(p.argv[0] ?? exe);

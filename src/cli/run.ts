@@ -11,6 +11,7 @@ import type { CliContext } from './context.js';
 import { CliExit, EXIT_ERROR, signalExitStatus } from './exit.js';
 import { startOwned } from './owner.js';
 import { RUN_USAGE, planRun, type RunPlan } from './plan.js';
+import { OWNER_NODE_FLAGS } from '../sandbox/index.js';
 
 const START_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 const FORWARD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -110,7 +111,7 @@ export type ServeMessage =
   | { type: 'error'; message: string; status: number };
 
 async function runDetached(plan: RunPlan, ctx: CliContext, signal: AbortSignal): Promise<number> {
-  const child = spawn(process.execPath, [ctx.mainPath, ...ctx.globalArgs, '_serve'], {
+  const child = spawn(process.execPath, [...OWNER_NODE_FLAGS, ctx.mainPath, ...ctx.globalArgs, '_serve'], {
     detached: true,
     // The owner must not hold our stdout/stderr: whoever runs `hako run -d` waits for their EOF.
     stdio: ['pipe', 'ignore', 'ignore', 'pipe'],

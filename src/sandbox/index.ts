@@ -18,3 +18,4 @@ export type { OciSpec, OciProcess, OciMount, SpecInput, Volume } from './spec.js
 export { Timings } from './timings.js';
 export type { TimingMark } from './timings.js';
 export type { AgentClient } from '../agent-client/index.js';
+export { OWNER_NODE_FLAGS } from './owner-flags.js';

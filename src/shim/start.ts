@@ -9,6 +9,7 @@ import { groupId, socketAddress, socketPath } from './address.js';
 import { readBundleSpec } from './bundle-spec.js';
 import { serveArgs, type ShimFlags } from './flags.js';
 import { canConnect, EXIT_ALREADY_SERVED } from './socket.js';
+import { OWNER_NODE_FLAGS } from '../sandbox/index.js';
 
 /** START_TIMEOUT_MS bounds how long a new shim server may take to accept connections. */
 const START_TIMEOUT_MS = 10_000;
@@ -31,7 +32,7 @@ export async function start(f: ShimFlags, o: StartOptions): Promise<string> {
     writeAddress(o.bundle, address);
     return address;
   }
-  const child = spawn(process.execPath, [o.mainScript, ...serveArgs(f, path)], {
+  const child = spawn(process.execPath, [...OWNER_NODE_FLAGS, o.mainScript, ...serveArgs(f, path)], {
     cwd: o.bundle,
     detached: true,
     stdio: 'ignore',

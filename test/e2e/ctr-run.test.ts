@@ -46,7 +46,7 @@ async function taskStatus(id: string): Promise<string | undefined> {
 function leftovers(id: string): string[] {
   const found: string[] = [];
   if (pidsOf('qemu-system', `guest=${id}`).length) found.push('qemu');
-  if (pidsOf('shim/main.js', `-id ${id} `).length) found.push('shim');
+  if (pidsOf('src/shim/main.', `-id ${id} `).length) found.push('shim');
   if (existsSync(`/run/hako/sandboxes/${id}`)) found.push('sandbox dir');
   const m = [...mountsUnder(`/run/hako/sandboxes/${id}`), ...mountsUnder(`/run/containerd/io.containerd.runtime.v2.task/${NS}/${id}`)];
   if (m.length) found.push(`mounts ${m.join(',')}`);
@@ -247,7 +247,7 @@ test('containers of one pod (io.kubernetes.cri.sandbox-id) share one shim and on
   assert.equal(out(r), 'second\n');
   log.warn('timing', { what: 'ctr run --rm of a second container in a running pod VM', ms: r.ms });
   assert.equal(pidsOf('qemu-system', `guest=${pod}`).length, 1, 'one VM for the pod');
-  assert.equal(pidsOf('shim/main.js', `-id ${a} `).length, 1, 'the pod shim still serves the first container');
+  assert.equal(pidsOf('src/shim/main.', `-id ${a} `).length, 1, 'the pod shim still serves the first container');
   assert.equal(await taskStatus(a), 'RUNNING');
   await removeAll(a);
   await assertClean(a);
@@ -286,7 +286,7 @@ test('QEMU killed under a running task: exit event, and cleanup leaves nothing',
 test('shim killed with SIGKILL: containerd cleans up through `delete`, nothing left', async () => {
   const id = newId('shimkill');
   assert.equal((await ctr(['run', '-d', '--runtime', RUNTIME, IMAGE, id, 'sleep', '1000'])).code, 0);
-  const shim = pidsOf('shim/main.js', `-id ${id} `);
+  const shim = pidsOf('src/shim/main.', `-id ${id} `);
   assert.equal(shim.length, 1);
   process.kill(shim[0]!, 'SIGKILL');
   assert.ok(await waitFor(() => pidsOf('qemu-system', `guest=${id}`).length === 0, 30_000, 200), 'the VM is gone');
@@ -298,11 +298,11 @@ test('shim killed with SIGKILL: containerd cleans up through `delete`, nothing l
 test('containerd restarted while a task runs: the task keeps running and containerd reconnects', async () => {
   const id = newId('restart');
   assert.equal((await ctr(['run', '-d', '--runtime', RUNTIME, IMAGE, id, 'sleep', '1000'])).code, 0);
-  const shimBefore = pidsOf('shim/main.js', `-id ${id} `);
+  const shimBefore = pidsOf('src/shim/main.', `-id ${id} `);
   const r = await installShim({ restart: 'always', log });
   assert.equal(r.containerd, 'restarted');
   assert.ok(await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 30_000, 200), 'containerd sees the task running again');
-  assert.deepEqual(pidsOf('shim/main.js', `-id ${id} `), shimBefore, 'the same shim serves it');
+  assert.deepEqual(pidsOf('src/shim/main.', `-id ${id} `), shimBefore, 'the same shim serves it');
   const e = await ctr(['task', 'exec', '--exec-id', 'after', id, 'echo', 'still-here']);
   assert.equal(out(e), 'still-here\n', e.stderr);
   await removeAll(id);

@@ -17,7 +17,7 @@ const bundles: Bundle[] = [];
 
 after(async () => {
   // Nothing of ours may outlive the tests.
-  for (const pid of pidsOf('shim/main.js', ADDRESS)) process.kill(pid, 'SIGKILL');
+  for (const pid of pidsOf('src/shim/main.', ADDRESS)) process.kill(pid, 'SIGKILL');
   for (const b of bundles) b.cleanup();
 });
 
@@ -70,11 +70,11 @@ test('containers of one pod share one shim; a stale socket is replaced', async (
   const b = await startShim('podc2', { 'io.kubernetes.cri.sandbox-id': 'pod-e2e' });
   assert.equal(b.address, a.address);
   assert.equal(readFileSync(join(b.b.dir, 'address'), 'utf8'), a.address);
-  assert.equal(pidsOf('shim/main.js', ADDRESS, '-id podc').length, 1, 'one server for the pod');
+  assert.equal(pidsOf('src/shim/main.', ADDRESS, '-id podc').length, 1, 'one server for the pod');
   // Kill the server: its socket file stays behind, stale. The next start must replace it.
   const { shimPid } = await connect(a.path, 'podc1');
   process.kill(shimPid, 'SIGKILL');
-  assert.ok(await waitFor(() => pidsOf('shim/main.js', ADDRESS, '-id podc1').length === 0, 5_000));
+  assert.ok(await waitFor(() => pidsOf('src/shim/main.', ADDRESS, '-id podc1').length === 0, 5_000));
   assert.ok(existsSync(a.path), 'the stale socket file is still there');
   const c = await startShim('podc3', { 'io.kubernetes.cri.sandbox-id': 'pod-e2e' });
   assert.equal(c.address, a.address);
@@ -136,7 +136,7 @@ test('delete with the shim gone: DeleteResponse (137, now), rootfs unmounted, st
   mkdirSync(join(s.b.dir, 'rootfs'));
   execFileSync('mount', ['--bind', src, join(s.b.dir, 'rootfs')]);
   process.kill(shimPid, 'SIGKILL');
-  assert.ok(await waitFor(() => pidsOf('shim/main.js', ADDRESS, '-id del1').length === 0, 5_000));
+  assert.ok(await waitFor(() => pidsOf('src/shim/main.', ADDRESS, '-id del1').length === 0, 5_000));
   const before = Date.now();
   const r = await run(SHIM_BIN, [...shimArgs('del1', ADDRESS), '-bundle', s.b.dir, 'delete'], { cwd: s.b.dir, env, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);

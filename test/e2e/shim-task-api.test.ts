@@ -39,7 +39,7 @@ after(async () => {
   await ctr(['task', 'kill', '-s', 'SIGKILL', ID]);
   await waitFor(async () => !(await ctr(['task', 'ls'])).stdout.toString().includes(`${ID} `) || (await ctr(['task', 'rm', '-f', ID])).code === 0, 30_000, 500);
   await ctr(['container', 'rm', ID]);
-  const gone = await waitFor(() => pidsOf('qemu-system', `guest=${ID}`).length === 0 && pidsOf('shim/main.js', `-id ${ID} `).length === 0, 20_000);
+  const gone = await waitFor(() => pidsOf('qemu-system', `guest=${ID}`).length === 0 && pidsOf('src/shim/main.', `-id ${ID} `).length === 0, 20_000);
   assert.ok(gone, 'VM and shim are gone');
 });
 
