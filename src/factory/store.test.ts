@@ -80,10 +80,20 @@ test('a failed build leaves nothing, and two failures in a row pause the builds'
   assert.equal(await store.recentFailure('d'.repeat(64)), undefined);
 });
 
+test('a new template of the same VM shape supersedes the old one; other shapes stay', async () => {
+  const store = new TemplateStore(join(root, 'g'), nullLogger);
+  const bigger: TemplateKey = { key: 'b'.repeat(63) + '1', inputs: { ...tk('x').inputs, memoryMiB: 2 } };
+  await store.build(tk('1'), fakeBuild, { timeoutMs: 10_000 });
+  await store.build(bigger, fakeBuild, { timeoutMs: 10_000 });
+  const newer: TemplateKey = { key: '2'.repeat(64), inputs: { ...tk('x').inputs, rootImage: 'r2' } };
+  await store.build(newer, fakeBuild, { timeoutMs: 10_000 });
+  assert.deepEqual((await readdir(store.templatesDir)).sort(), ['2'.repeat(64), 'b'.repeat(63) + '1']);
+});
+
 test('destroy unlinks every template; a mapped file would survive it', async () => {
   const store = new TemplateStore(join(root, 'e'), nullLogger);
   await store.build(tk('e'), fakeBuild, { timeoutMs: 10_000 });
-  await store.build(tk('f'), fakeBuild, { timeoutMs: 10_000 });
+  await store.build({ key: 'f'.repeat(64), inputs: { ...tk('f').inputs, vcpus: 2 } }, fakeBuild, { timeoutMs: 10_000 });
   assert.equal(await store.destroy(), 2);
   assert.deepEqual(await readdir(store.templatesDir), []);
   assert.throws(() => store.pathsOf('../x'), /not a sha256/);

@@ -188,6 +188,7 @@ export class TemplateStore {
         throw err;
       }
       await rm(this.failurePath(tk.key), { force: true });
+      await this.removeSuperseded(tk);
       const t = await this.lookup(tk);
       if (t === undefined) throw errorf(Code.INTERNAL, `template ${tk.key.slice(0, 12)} vanished right after it was installed`);
       return t;
@@ -224,6 +225,20 @@ export class TemplateStore {
     const f = await this.readFailure(key);
     if (f === undefined || f.count < 2 || Date.now() - f.at > BUILD_RETRY_MS) return undefined;
     return f.why;
+  }
+
+  /**
+   * removeSuperseded removes the templates of the same VM shape (vCPUs, memory, accelerator,
+   * kernel parameters) that tk replaces: after an image or QEMU update they would only hold
+   * tmpfs memory. Their running clones keep working (the files are unlinked).
+   */
+  private async removeSuperseded(tk: TemplateKey): Promise<void> {
+    const shape = (i: TemplateInputs): string => JSON.stringify([i.vcpus, i.memoryMiB, i.accel, i.kernelParams]);
+    for (const t of await this.list()) {
+      if (t.key === tk.key || t.meta === undefined || shape(t.meta.inputs) !== shape(tk.inputs)) continue;
+      this.log.info('removing a VM template superseded by a new build', { template: t.key.slice(0, 12), by: tk.key.slice(0, 12) });
+      await rm(t.dir, { recursive: true, force: true });
+    }
   }
 
   // sweepBuilds removes what crashed builders of key left behind (their pid is gone).
