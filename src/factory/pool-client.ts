@@ -2,16 +2,15 @@
 // over, and reach its agent. No daemon, an empty pool or any failure means "no VM", at once.
 
 import { connect } from 'node:net';
-import { rm } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Vm } from '../hypervisor/index.js';
-import { QemuHypervisor, killLeftoverVm } from '../hypervisor/qemu/index.js';
+import { QemuHypervisor } from '../hypervisor/qemu/index.js';
 import type { AgentClient } from '../agent-client/index.js';
-import { Share, unmountAll } from '../storage/index.js';
+import { Share } from '../storage/index.js';
 import { connectAgent } from './agent-wait.js';
 import { encodeLine, MAX_POOL_LINE, parseStatus, parseTakeReply, type PoolRequest, type PoolStatus } from './pool-protocol.js';
-import { vmDirPaths, type VmRecipe } from './recipe.js';
+import { removeVmDir, vmDirPaths, type VmRecipe } from './recipe.js';
 
 /** POOL_REPLY_TIMEOUT_MS bounds a pool request: the daemon answers from memory and one rename. */
 export const POOL_REPLY_TIMEOUT_MS = 3000;
@@ -82,7 +81,7 @@ export async function takeFromPool(opts: TakeOptions): Promise<{ vm: Vm; agent: 
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     log.warn('the warm pool did not hand out a VM; cloning the template instead', { err });
-    await removeVmDir(opts.vmDir, log);
+    await discard(opts.vmDir, log);
     return undefined;
   }
   if (line === undefined) return undefined;
@@ -104,21 +103,14 @@ export async function takeFromPool(opts: TakeOptions): Promise<{ vm: Vm; agent: 
     return { vm, agent, share: Share.open(opts.vmDir, log) };
   } catch (err) {
     await vm?.stop({ signal: AbortSignal.abort() }).catch(() => {});
-    await removeVmDir(opts.vmDir, log);
+    await discard(opts.vmDir, log);
     if (opts.signal?.aborted) throw err;
     log.warn('a VM from the warm pool did not work; cloning the template instead', { err });
     return undefined;
   }
 }
 
-// removeVmDir ends a VM that did not work out and removes its directory, never through a mount.
-async function removeVmDir(vmDir: string, log: Logger): Promise<void> {
-  await killLeftoverVm(vmDir, { log }).catch(() => {});
-  try {
-    await unmountAll(vmDir, log);
-  } catch (err) {
-    log.error('a failed pool VM is still mounted; leaving its directory for cleanup', { vmDir, err });
-    return;
-  }
-  await rm(vmDir, { recursive: true, force: true });
+// discard ends a VM that did not work out and removes its directory (never through a mount).
+async function discard(vmDir: string, log: Logger): Promise<void> {
+  await removeVmDir(vmDir, log).catch((err: unknown) => log.error('a failed pool VM could not be removed; leaving its directory for cleanup', { vmDir, err }));
 }

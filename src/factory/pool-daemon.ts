@@ -8,14 +8,14 @@ import { basename, dirname, join } from 'node:path';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { hasHandOff, type Vm } from '../hypervisor/index.js';
-import { QemuHypervisor, killLeftoverVm } from '../hypervisor/qemu/index.js';
+import { QemuHypervisor } from '../hypervisor/qemu/index.js';
 import type { AgentClient } from '../agent-client/index.js';
 import { acquireLock, type Lock } from '../image/lock.js';
-import { Share, unmountAll } from '../storage/index.js';
+import { Share } from '../storage/index.js';
 import { templateKey, type TemplateKey } from './key.js';
 import { encodeLine, MAX_POOL_LINE, parseRequest, type PoolStatus, type TakeReply, type TakeRequest } from './pool-protocol.js';
 import { factoryDir, poolSocket } from './provision.js';
-import type { VmRecipe } from './recipe.js';
+import { removeVmDir, type VmRecipe } from './recipe.js';
 import { TemplateStore } from './store.js';
 import { buildTemplate, cloneTemplate } from './template.js';
 import { warmUp, type WarmUpInputs } from './warm-up.js';
@@ -251,7 +251,6 @@ export class PoolDaemon {
       await p.vm.release();
       await rename(p.dir, req.vmDir);
     } catch (err) {
-      await killLeftoverVm(p.dir, { log: this.log }).catch(() => {});
       await this.removeDir(p.dir);
       this.refill();
       throw HakoError.wrap(err, 'handing over a warm VM');
@@ -290,12 +289,6 @@ export class PoolDaemon {
   }
 
   private async removeDir(dir: string): Promise<void> {
-    try {
-      await killLeftoverVm(dir, { log: this.log });
-      await unmountAll(dir, this.log);
-      await rm(dir, { recursive: true, force: true });
-    } catch (err) {
-      this.log.error('could not remove a pool VM directory', { dir, err });
-    }
+    await removeVmDir(dir, this.log).catch((err: unknown) => this.log.error('could not remove a pool VM directory', { dir, err }));
   }
 }

@@ -1,18 +1,17 @@
 // provisionVm: the one way a sandbox gets its VM. It tries the warm pool, then a clone of the
 // VM template (building the template on first use), then a cold boot; a factory failure never fails a start.
 
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, HakoError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Vm } from '../hypervisor/index.js';
 import { QemuHypervisor } from '../hypervisor/qemu/index.js';
 import type { AgentClient } from '../agent-client/index.js';
-import { Share, unmountAll } from '../storage/index.js';
-import { killLeftoverVm } from '../hypervisor/qemu/index.js';
+import { Share } from '../storage/index.js';
 import { connectAgent } from './agent-wait.js';
 import { templateKey } from './key.js';
-import { sandboxVmDescription, vmDirPaths, type VmRecipe } from './recipe.js';
+import { removeVmDir, sandboxVmDescription, vmDirPaths, type VmRecipe } from './recipe.js';
 import { BUILD_RETRY_MS, TemplateStore } from './store.js';
 import { BadTemplateError, buildTemplate, cloneTemplate } from './template.js';
 import type { WarmUpInputs } from './warm-up.js';
@@ -96,7 +95,7 @@ export async function provisionVm(opts: ProvisionOptions): Promise<ProvisionedVm
         const { vm, agent } = await cloneTemplate(template, { id: opts.id, recipe: opts.recipe, hv, vmDir: opts.vmDir, log, signal: opts.signal, deadline: Date.now() + opts.bootTimeoutMs, mark: opts.mark });
         return { vm, agent, share, source: 'template', restored: true, templateKey: tk.key };
       } catch (err) {
-        await clearVmDir(opts.vmDir, log);
+        await removeVmDir(opts.vmDir, log);
         if (err instanceof BadTemplateError) await store.invalidate(tk.key, err.message);
         throw err;
       }
@@ -137,9 +136,3 @@ async function makeVmDir(vmDir: string, log: Logger): Promise<Share> {
   return Share.create(vmDir, log);
 }
 
-// clearVmDir removes what a failed attempt left in vmDir, so the next attempt starts clean.
-async function clearVmDir(vmDir: string, log: Logger): Promise<void> {
-  await killLeftoverVm(vmDir, { log }).catch(() => {});
-  await unmountAll(vmDir, log);
-  await rm(vmDir, { recursive: true, force: true });
-}

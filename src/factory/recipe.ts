@@ -1,11 +1,14 @@
 // What a sandbox VM is made of (docs/guest-contract.md): the recipe every way of getting one
-// shares (cold boot, template, clone, warm pool), and the files of one VM's directory.
+// shares (cold boot, template, clone, warm pool), and the files of one VM's directory and their removal.
 
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HakoConfig } from '../config/index.js';
+import type { Logger } from '../log/index.js';
+import { killLeftoverVm } from '../hypervisor/qemu/index.js';
 import type { Accel, Device, FileMemory, VmDescription } from '../hypervisor/index.js';
 import { BASE_KERNEL_CMDLINE, type Assets } from '../image/index.js';
-import { SHARE_TAG } from '../storage/index.js';
+import { SHARE_TAG, unmountAll } from '../storage/index.js';
 
 /** AGENT_PORT_NAME is the virtio-serial port of the agent channel (docs/guest-contract.md). */
 export const AGENT_PORT_NAME = 'agent.channel.0';
@@ -80,4 +83,15 @@ export function deviceSignature(desc: VmDescription): string {
     }
   });
   return JSON.stringify({ vcpus: desc.vcpus, memoryMiB: desc.memoryMiB, accel: desc.accel, kernel: desc.kernel, devices });
+}
+
+/**
+ * removeVmDir ends whatever QEMU still runs in vmDir (recognised by its identity file), unmounts
+ * everything below it and deletes it. It never deletes through a mount: when something stays
+ * mounted it throws and leaves the directory.
+ */
+export async function removeVmDir(vmDir: string, log: Logger): Promise<void> {
+  await killLeftoverVm(vmDir, { log }).catch((err: unknown) => log.warn('killing a leftover VM', { vmDir, err }));
+  await unmountAll(vmDir, log);
+  await rm(vmDir, { recursive: true, force: true });
 }

@@ -6,11 +6,11 @@ import { lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs
 import { join } from 'node:path';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import { isDead, killLeftoverVm } from '../hypervisor/qemu/index.js';
+import { isDead } from '../hypervisor/qemu/index.js';
 import { withLock } from '../image/lock.js';
-import { unmountAll } from '../storage/index.js';
 import { FACTORY_FORMAT, type TemplateInputs, type TemplateKey } from './key.js';
 import { ensureTmpfs } from './tmpfs.js';
+import { removeVmDir } from './recipe.js';
 
 /** TemplateMeta is a template's meta.json, written last: a template without it does not exist. */
 export interface TemplateMeta {
@@ -172,7 +172,7 @@ export class TemplateStore {
       await mkdir(dir, { mode: 0o700 });
       try {
         const built = await fn(paths);
-        await this.removeVmDir(paths.vmDir);
+        await removeVmDir(paths.vmDir, this.log);
         const meta: TemplateMeta = { format: FACTORY_FORMAT, key: tk.key, inputs: tk.inputs, created: new Date().toISOString(), ...built };
         const fh = await open(join(dir, 'meta.json'), 'wx', 0o600);
         try {
@@ -253,15 +253,10 @@ export class TemplateStore {
     }
   }
 
-  private async removeVmDir(vmDir: string): Promise<void> {
-    await killLeftoverVm(vmDir, { log: this.log }).catch((err: unknown) => this.log.warn('killing a template VM', { err }));
-    await unmountAll(vmDir, this.log);
-    await rm(vmDir, { recursive: true, force: true });
-  }
 
   private async removeBuild(dir: string): Promise<void> {
     try {
-      await this.removeVmDir(join(dir, 'vm'));
+      await removeVmDir(join(dir, 'vm'), this.log);
       await rm(dir, { recursive: true, force: true });
     } catch (err) {
       this.log.error('cleaning up a failed template build', { dir, err });
