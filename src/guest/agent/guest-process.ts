@@ -8,6 +8,7 @@ import { Code, HakoError } from '../../errors/index.js';
 import type { Logger } from '../../log/index.js';
 import { crunGlobalArgs, parseCrunLog, runCommand, signalNumber } from './crun.js';
 import { OutputBuffer } from './output-buffer.js';
+import { waitPidFile } from './pid-file.js';
 
 /** Exit is how a process ended: exit code, or 128 + signal number. */
 export interface Exit {
@@ -97,7 +98,7 @@ export class GuestProcess {
 
     let pid: number;
     try {
-      pid = await Promise.race([waitPidFile(spec.pidFile, spec.pidTimeoutMs ?? 60_000, exited), spawnError]);
+      pid = await Promise.race([waitPidFile(spec.pidFile, { timeoutMs: spec.pidTimeoutMs ?? 60_000, exited }), spawnError]);
     } catch (err) {
       child.kill('SIGKILL');
       void exited.then((e) => this.setExit(e));
@@ -294,27 +295,5 @@ export class GuestProcess {
     this.pendingStdin = [];
     this.pendingStdinBytes = 0;
     if (this.stdinClosed) s.end();
-  }
-}
-
-/** waitPidFile polls crun's pid file until it holds a pid, crun exits (0) or the time runs out. */
-async function waitPidFile(path: string, timeoutMs: number, exited: Promise<Exit>): Promise<number> {
-  let done = false;
-  void exited.then(() => { done = true; });
-  const start = Date.now();
-  for (let i = 0; ; i++) {
-    // Sample "exited" before reading: a fast process may exit right after crun wrote the file.
-    const wasDone = done;
-    try {
-      const text = await readFile(path, 'utf8');
-      const pid = Number.parseInt(text.trim(), 10);
-      if (Number.isInteger(pid) && pid > 0) return pid;
-    } catch {
-      // not written yet
-    }
-    if (wasDone) return 0;
-    if (Date.now() - start > timeoutMs) throw new HakoError(Code.DEADLINE_EXCEEDED, `crun wrote no pid file within ${timeoutMs} ms`);
-    // Fast at first: under TCG crun takes a few hundred ms, and this is on the start path.
-    await new Promise((r) => setTimeout(r, i < 50 ? 5 : 25));
   }
 }
