@@ -34,6 +34,14 @@ function die(): never {
   throw new Error('unreachable');
 }
 
+function readPersonality(): string {
+  try {
+    return readFileSync('/proc/self/personality', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 function findPtyHelper(): string | undefined {
   for (const p of ['/usr/bin/hako-pty']) {
     try {
@@ -84,6 +92,8 @@ export function runAgent(): void {
       readyUptimeMs: uptimeMs(),
       tty: ptyHelper ?? 'none (no hako-pty: terminals fall back to pipes)',
       threadpool: process.env.UV_THREADPOOL_SIZE ?? 'default (4)',
+      // 00040000 (ADDR_NO_RANDOMIZE): crun is not randomized, see /etc/hako/agent.
+      personality: readPersonality(),
     });
   };
   start().catch((err) => fatal('startup failed', err));
