@@ -132,6 +132,10 @@ after(async () => {
   }
 });
 
+test('the agent drives its port from the event loop, not the thread pool', async () => {
+  assert.match(await readFile(join(work, 'console.log'), 'utf8'), /"msg":"hako-agent ready".*"io":"event loop"/);
+});
+
 test('Check answers, and its round trip is measured', async () => {
   const n = 20;
   const t0 = process.hrtime.bigint();
