@@ -8,8 +8,10 @@ import type { Logger } from '../../log/index.js';
  * CONTAINER_CPU_WEIGHT is the cpu.weight of each container's own cgroup (the default is 100, a nice-0
  * task's share): the agent in the root cgroup then wins the CPU from a busy container whenever it has
  * work, such as answering the host or moving the container's output. Containers keep equal shares among
- * themselves, and any CPU the agent leaves. Measured on one vCPU with a busy loop in a container: a Check
- * round trip 8-13 ms -> 4-6 ms; with `yes` streaming its stdout to the host 55-75 ms -> 10-11 ms.
+ * themselves, and any CPU the agent leaves. Measured on one vCPU (bench/guest-paths.js): a Check beside a
+ * busy loop 7-9 ms -> 2-4 ms, while `yes` streams its stdout 50-80 ms -> 3-6 ms. The price: a container
+ * writing stdout as fast as it can gets less CPU, and throughput fell from 3.6-5 MB/s to 1.3-2.2 MB/s
+ * (with output-buffer.ts's coalescing and pipe-gate.ts's pacing, which won some of it back).
  */
 export const CONTAINER_CPU_WEIGHT = 10;
 
