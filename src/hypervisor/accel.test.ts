@@ -25,7 +25,7 @@ test('auto picks KVM when kvm_intel serves /dev/kvm', () => {
 
 test('auto picks TCG on a PVM host and says why', () => {
   const c = chooseAccel('auto', facts({ modules: ['kvm', 'kvm_pvm'], cpuVirt: 'none' }));
-  assert.deepEqual(c.accel, { kind: 'tcg', tbSizeMiB: 32 });
+  assert.deepEqual(c.accel, { kind: 'tcg', tbSizeMiB: 64 });
   assert.match(c.reason, /TCG/);
   assert.match(c.reason, /\/dev\/kvm is provided by kvm_pvm, which needs a PVM-patched guest kernel/);
 });
@@ -43,7 +43,7 @@ test('auto trusts hardware flags when KVM is built in', () => {
 });
 
 test('a single host CPU pins TCG to one thread', () => {
-  assert.deepEqual(chooseAccel('auto', facts({ devKvm: 'absent', hostCpus: 1 })).accel, { kind: 'tcg', thread: 'single', tbSizeMiB: 32 });
+  assert.deepEqual(chooseAccel('auto', facts({ devKvm: 'absent', hostCpus: 1 })).accel, { kind: 'tcg', thread: 'single', tbSizeMiB: 64 });
 });
 
 test('configured tcg wins even where KVM works', () => {

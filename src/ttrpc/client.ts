@@ -2,11 +2,10 @@
 // in flight at once, odd increasing stream ids, per-call timeouts and cancellation.
 
 import type { Duplex } from 'node:stream';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Code, HakoError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { nullLogger } from '../log/index.js';
-import { RequestSchema, ResponseSchema } from '../protocols/generated/ttrpc_pb.js';
+import { decodeResponse, encodeRequest, type ResponseEnvelope } from './envelope.js';
 import { encodeFrame, FrameReader, FrameType, MAX_MESSAGE_SIZE } from './frame.js';
 import { errorFromStatus } from './status.js';
 
@@ -88,14 +87,13 @@ export class Client {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     const id = this.nextId;
     this.nextId = this.nextId + 2 > 0x7fffffff ? 1 : this.nextId + 2;
-    const req = create(RequestSchema, {
+    const data = encodeRequest({
       service,
       method,
       payload,
       timeoutNano: timeoutMs > 0 ? BigInt(Math.round(timeoutMs * 1e6)) : 0n,
       metadata: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
     });
-    const data = toBinary(RequestSchema, req);
     if (data.length > this.maxSize) {
       return Promise.reject(new HakoError(Code.RESOURCE_EXHAUSTED, `${where}: request of ${data.length} bytes exceeds the ${this.maxSize}-byte limit`));
     }
@@ -143,9 +141,9 @@ export class Client {
       this.log.debug('ttrpc: response for unknown or abandoned stream', { streamId });
       return;
     }
-    let resp;
+    let resp: ResponseEnvelope;
     try {
-      resp = fromBinary(ResponseSchema, data);
+      resp = decodeResponse(data);
     } catch (err) {
       p.reject(new HakoError(Code.INTERNAL, `${p.where}: malformed response: ${(err as Error).message}`));
       return;

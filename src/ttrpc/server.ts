@@ -4,10 +4,10 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { chmod, unlink } from 'node:fs/promises';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Code, HakoError } from '../errors/index.js';
 import { nullLogger, type Logger } from '../log/index.js';
-import { RequestSchema, ResponseSchema, type Request } from '../protocols/generated/ttrpc_pb.js';
+import { CallState } from './call-state.js';
+import { decodeRequest, encodeResponse, type RequestEnvelope } from './envelope.js';
 import { encodeFrame, FrameReader, FrameType, MAX_MESSAGE_SIZE } from './frame.js';
 import { statusFromError } from './status.js';
 
@@ -22,8 +22,8 @@ export interface CallContext {
   metadata: Map<string, string[]>;
   /** namespace is containerd's namespace from the metadata, if sent. */
   namespace: string | undefined;
-  /** signal aborts when the deadline passes or the connection closes. */
-  signal: AbortSignal;
+  /** signal aborts when the deadline passes or the connection closes (made when first read). */
+  readonly signal: AbortSignal;
 }
 
 /** Handler serves one method: decoded bytes in, encoded bytes out. */
@@ -108,7 +108,7 @@ export class Server {
 
 /** ServerConnection serves the calls of one byte stream. */
 export class ServerConnection {
-  private readonly inFlight = new Map<number, AbortController>();
+  private readonly inFlight = new Map<number, CallState>();
   private closed = false;
   private paused = false;
 
@@ -146,7 +146,7 @@ export class ServerConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const ac of this.inFlight.values()) ac.abort(new HakoError(Code.CANCELLED, 'connection closed'));
+    for (const call of this.inFlight.values()) call.abort(new HakoError(Code.CANCELLED, 'connection closed'));
     this.inFlight.clear();
     this.stream.destroy();
   }
@@ -158,9 +158,9 @@ export class ServerConnection {
       this.close();
       return;
     }
-    let req: Request;
+    let req: RequestEnvelope;
     try {
-      req = fromBinary(RequestSchema, data);
+      req = decodeRequest(data);
     } catch (err) {
       this.respondError(streamId, new HakoError(Code.INVALID_ARGUMENT, `malformed request: ${(err as Error).message}`));
       return;
@@ -178,19 +178,15 @@ export class ServerConnection {
       this.respondError(streamId, new HakoError(Code.UNIMPLEMENTED, `${req.service}/${req.method} is not implemented`));
       return;
     }
-    const ac = new AbortController();
-    this.inFlight.set(streamId, ac);
-    let timer: NodeJS.Timeout | undefined;
-    if (req.timeoutNano > 0n) {
-      const ms = Number(req.timeoutNano / 1_000_000n);
-      timer = setTimeout(() => ac.abort(new HakoError(Code.DEADLINE_EXCEEDED, `${req.method}: deadline of ${ms} ms exceeded`)), Math.min(ms, 2 ** 31 - 1));
-    }
-    const ctx = makeContext(req, ac.signal);
+    const ms = req.timeoutNano > 0n ? Number(req.timeoutNano / 1_000_000n) : 0;
+    const call = new CallState(req.timeoutNano > 0n ? Date.now() + ms : null, ms, req.method);
+    this.inFlight.set(streamId, call);
+    const ctx = makeContext(req, call);
     const finish = (payload: Uint8Array | null, err?: unknown) => {
-      if (timer) clearTimeout(timer);
-      if (this.inFlight.get(streamId) !== ac) return; // connection closed meanwhile
+      call.end();
+      if (this.inFlight.get(streamId) !== call) return; // connection closed meanwhile
       this.inFlight.delete(streamId);
-      if (err !== undefined) this.respondError(streamId, ac.signal.aborted && !(err instanceof HakoError) ? ac.signal.reason : err);
+      if (err !== undefined) this.respondError(streamId, call.aborted && !(err instanceof HakoError) ? call.abortReason : err);
       else this.respond(streamId, payload!);
     };
     let p: Promise<Uint8Array>;
@@ -203,7 +199,7 @@ export class ServerConnection {
   }
 
   private respond(streamId: number, payload: Uint8Array): void {
-    const data = toBinary(ResponseSchema, create(ResponseSchema, { status: { code: Code.OK }, payload }));
+    const data = encodeResponse({ status: { code: Code.OK, message: '' }, payload });
     if (data.length > this.server.maxSize) {
       this.respondError(streamId, new HakoError(Code.RESOURCE_EXHAUSTED, `response of ${data.length} bytes exceeds the ${this.server.maxSize}-byte limit`));
       return;
@@ -212,7 +208,7 @@ export class ServerConnection {
   }
 
   private respondError(streamId: number, err: unknown): void {
-    const data = toBinary(ResponseSchema, create(ResponseSchema, { status: statusFromError(err) }));
+    const data = encodeResponse({ status: statusFromError(err), payload: new Uint8Array(0) });
     this.write(streamId, data);
   }
 
@@ -234,7 +230,7 @@ export class ServerConnection {
   }
 }
 
-function makeContext(req: Request, signal: AbortSignal): CallContext {
+function makeContext(req: RequestEnvelope, call: CallState): CallContext {
   const metadata = new Map<string, string[]>();
   for (const kv of req.metadata) {
     const k = kv.key.toLowerCase();
@@ -242,5 +238,13 @@ function makeContext(req: Request, signal: AbortSignal): CallContext {
     if (list) list.push(kv.value);
     else metadata.set(k, [kv.value]);
   }
-  return { service: req.service, method: req.method, metadata, namespace: metadata.get(NAMESPACE_KEY)?.[0], signal };
+  return {
+    service: req.service,
+    method: req.method,
+    metadata,
+    namespace: metadata.get(NAMESPACE_KEY)?.[0],
+    get signal() {
+      return call.signal;
+    },
+  };
 }

@@ -142,6 +142,10 @@ test('the agent started from the V8 startup snapshot that the image builder made
   assert.doesNotMatch(text, /refused the agent snapshot/);
 });
 
+test('the agent drives its port from the event loop, not the thread pool', async () => {
+  assert.match(await readFile(join(work, 'console.log'), 'utf8'), /"msg":"hako-agent ready".*"io":"event loop"/);
+});
+
 test('Check answers, and its round trip is measured', async () => {
   const n = 20;
   const t0 = process.hrtime.bigint();
@@ -194,6 +198,20 @@ test('stdin reaches the container, and output of a process that exits at once is
   timings.stdout4MBMs = Date.now() - t0;
   assert.equal(big.stdout.length, 4_000_000);
   assert.ok(/^\0+$/.test(big.stdout));
+});
+
+test('crun runs unrandomized (TCG reuses its translations), container processes keep ASLR', async () => {
+  // 00040000 is ADDR_NO_RANDOMIZE: the agent, and so crun, run with it (/etc/hako/agent).
+  assert.ok((await readFile(join(work, 'console.log'), 'utf8')).includes('"personality":"00040000"'), 'the agent runs with ADDR_NO_RANDOMIZE');
+  const r = await runContainer('c-aslr', spec(['sh', '-c', 'cat /proc/self/personality; cat /proc/sys/kernel/randomize_va_space']));
+  assert.equal(r.stdout, '00000000\n2\n', 'the container process is randomized');
+  const id = 'c-aslr-exec';
+  await agent.createContainer({ containerId: id, spec: spec(['sleep', '1000']), stdin: false, terminal: false });
+  await agent.startContainer(id);
+  await agent.execProcess({ containerId: id, execId: 'p', process: { args: ['cat', '/proc/self/personality'], cwd: '/', env: ['PATH=/bin'] }, stdin: false, terminal: false });
+  assert.equal((await agent.waitProcess(id, 'p')).exitStatus, 0);
+  assert.equal(await readAll('stdout', id, 'p'), '00000000\n', 'an exec process is randomized too');
+  await agent.removeContainer(id, true);
 });
 
 test('a missing command exits 127 with crun\'s message', async () => {

@@ -13,6 +13,8 @@ export interface PlainGuest {
   shared: string;
   /** serial is QEMU's -serial value, e.g. 'stdio' or 'file:/path'. */
   serial: string;
+  /** kernelParams are appended to the contract's kernel command line (e.g. hako.agent.* switches). */
+  kernelParams?: string[];
 }
 
 /** plainGuestArgv returns qemu-system-x86_64 arguments for a TCG q35 guest with the contract's devices. */
@@ -20,7 +22,7 @@ export function plainGuestArgv(g: PlainGuest): string[] {
   return [
     '-machine', 'q35', '-accel', 'tcg', '-cpu', 'max', '-m', '512', '-smp', '1',
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-kernel', g.kernel, '-append', BASE_KERNEL_CMDLINE,
+    '-kernel', g.kernel, '-append', [BASE_KERNEL_CMDLINE, ...(g.kernelParams ?? [])].join(' '),
     '-drive', `file=${g.rootImage},if=none,id=root,format=raw,readonly=on`,
     '-device', 'virtio-blk-pci,drive=root',
     '-serial', g.serial,

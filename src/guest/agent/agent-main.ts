@@ -2,6 +2,7 @@
 // code can run from the plain bundle (main.ts) or from a V8 startup snapshot.
 
 import { accessSync, constants, readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import { fdSink, Logger, parseLevel } from '../../log/index.js';
 import { Agent } from '../../protocols/generated/hako/agent_pb.js';
 import { registerService, Server } from '../../ttrpc/index.js';
@@ -11,6 +12,7 @@ import { GUESTCTL_PATH, GuestCtl } from './guestctl.js';
 import { AGENT_VERSION, GuestInfo, uptimeMs } from './guest-info.js';
 import { OomWatcher } from './oom-watch.js';
 import { AGENT_PORT_NAME, findPort, PortChannel } from './port-channel.js';
+import { PortSocketChannel } from './port-socket.js';
 import { SandboxSetup } from './sandbox-setup.js';
 
 /** kernelParam returns a hako.* parameter from the kernel command line. */
@@ -33,6 +35,14 @@ function kernelParam(name: string): string | undefined {
 function die(): never {
   process.kill(process.pid, 'SIGKILL');
   throw new Error('unreachable');
+}
+
+function readPersonality(): string {
+  try {
+    return readFileSync('/proc/self/personality', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
 }
 
 function findPtyHelper(): string | undefined {
@@ -78,20 +88,28 @@ export function runAgent(opts: { startedFrom: AgentStart }): void {
     const server = new Server({ log: log.child({ subsystem: 'ttrpc' }) });
     registerService(server, Agent, agentService({ log, info: new GuestInfo(startUptimeMs), sandbox, containers, oom, ctl }));
     const port = await findPort(AGENT_PORT_NAME);
-    await PortChannel.open(port, {
+    const portOpts = {
       log,
-      onSession: (stream) => server.serve(stream),
-      onFatal: (err) => fatal('the agent port failed', err),
-    });
+      onSession: (stream: Duplex) => void server.serve(stream),
+      onFatal: (err: Error) => fatal('the agent port failed', err),
+    };
+    // The event loop drives the port where Node lets it; else (or with hako.agent.port_io=pool)
+    // blocking reads in the thread pool.
+    const wantPool = kernelParam('hako.agent.port_io') === 'pool';
+    const io = !wantPool && PortSocketChannel.open(port, portOpts) ? 'event loop' : 'thread pool';
+    if (io === 'thread pool') await PortChannel.open(port, portOpts);
     log.info('hako-agent ready', {
       version: AGENT_VERSION,
       port,
+      io,
       nodeStartUptimeMs,
       mainStartUptimeMs: startUptimeMs,
       readyUptimeMs: uptimeMs(),
       startedFrom: opts.startedFrom,
       tty: ptyHelper ?? 'none (no hako-pty: terminals fall back to pipes)',
       threadpool: process.env.UV_THREADPOOL_SIZE ?? 'default (4)',
+      // 00040000 (ADDR_NO_RANDOMIZE): crun is not randomized, see /etc/hako/agent.
+      personality: readPersonality(),
     });
   };
   start().catch((err) => fatal('startup failed', err));

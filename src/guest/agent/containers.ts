@@ -1,10 +1,11 @@
 // The agent's containers: bundle creation from the host's spec, start via `crun run`, execs
 // via `crun exec`, signals, pause/resume/update/stats and removal. Mutations of one container are serialized.
 
-import { access, mkdir, readdir, readFile, realpath, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { Code, HakoError } from '../../errors/index.js';
 import type { Logger } from '../../log/index.js';
 import { cgroupDir, CRUN_CGROUP_LEAF, readPids, readStats } from './cgroup-stats.js';
+import { makeCgroup, removeCgroup } from './container-cgroup.js';
 import { crun } from './crun.js';
 import { GuestProcess, type Exit } from './guest-process.js';
 import { validateContainerId, validateExecId } from './ids.js';
@@ -72,7 +73,7 @@ export class ContainerManager {
     try {
       await mkdir(bundle, { recursive: true, mode: 0o700 });
       await writeFile(`${bundle}/config.json`, JSON.stringify(spec), { mode: 0o600 });
-      await makeCgroup(id);
+      await makeCgroup(cgroupDir(id));
     } catch (err) {
       this.containers.delete(id);
       await rm(bundle, { recursive: true, force: true }).catch(() => {});
@@ -223,7 +224,7 @@ export class ContainerManager {
       c.init.discard();
       for (const p of c.execs.values()) p.discard();
       await rm(c.bundle, { recursive: true, force: true });
-      await removeCgroup(c.id, this.opts.log);
+      await removeCgroup(cgroupDir(c.id), this.opts.log);
       this.opts.log.info('container removed', { container: c.id });
     });
   }
@@ -274,34 +275,6 @@ export class ContainerManager {
     }
     if (!isUnderShare(real, this.shareRoot)) throw new HakoError(Code.INVALID_ARGUMENT, `${p} resolves outside the sandbox share`);
   }
-}
-
-/** makeCgroup creates the container's own cgroup and delegates its controllers to crun's child. */
-async function makeCgroup(id: string): Promise<void> {
-  const dir = cgroupDir(id);
-  await mkdir(dir, { recursive: true });
-  const controllers = (await readFile(`${dir}/cgroup.controllers`, 'utf8')).trim().split(/\s+/).filter((c) => c !== '');
-  if (controllers.length > 0) await writeFile(`${dir}/cgroup.subtree_control`, controllers.map((c) => `+${c}`).join(' '));
-}
-
-async function removeCgroup(id: string, log: Logger): Promise<void> {
-  const dir = cgroupDir(id);
-  for (let i = 0; i < 50; i++) {
-    try {
-      // crun removes its leaf when it deletes the container; remove what is left, children first.
-      for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-        if (e.isDirectory()) await rmdir(`${dir}/${e.name}`).catch(() => {});
-      }
-      await rmdir(dir);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return;
-      if (code !== 'EBUSY') break;
-      await sleep(100);
-    }
-  }
-  await access(dir).then(() => log.warn('could not remove the container cgroup', { dir }), () => {});
 }
 
 function sleep(ms: number): Promise<void> {

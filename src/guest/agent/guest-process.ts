@@ -7,7 +7,9 @@ import type { Writable } from 'node:stream';
 import { Code, HakoError } from '../../errors/index.js';
 import type { Logger } from '../../log/index.js';
 import { crunGlobalArgs, parseCrunLog, runCommand, signalNumber } from './crun.js';
-import { OutputBuffer } from './output-buffer.js';
+import { OUTPUT_COALESCE, OutputBuffer } from './output-buffer.js';
+import { PIPE_PACE_MS, PipeGate } from './pipe-gate.js';
+import { waitPidFile } from './pid-file.js';
 
 /** Exit is how a process ended: exit code, or 128 + signal number. */
 export interface Exit {
@@ -37,6 +39,8 @@ export class GuestProcess {
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
   private child: ChildProcess | null = null;
+  private outGate: PipeGate | null = null;
+  private errGate: PipeGate | null = null;
   private stdinStream: Writable | null = null;
   private pendingStdin: Buffer[] = [];
   private pendingStdinBytes = 0;
@@ -57,10 +61,11 @@ export class GuestProcess {
     this.log = log.child({ container: containerId, exec: execId || undefined });
     // With ptyFallback both pipes feed stdout, so a full stdout buffer pauses both.
     this.stdout = new OutputBuffer({
-      pause: () => { this.child?.stdout?.pause(); if (ptyFallback) this.child?.stderr?.pause(); },
-      resume: () => { this.child?.stdout?.resume(); if (ptyFallback) this.child?.stderr?.resume(); },
+      coalesce: OUTPUT_COALESCE,
+      pause: () => { this.outGate?.hold(); if (ptyFallback) this.errGate?.hold(); },
+      resume: () => { this.outGate?.release(); if (ptyFallback) this.errGate?.release(); },
     });
-    this.stderr = new OutputBuffer({ pause: () => this.child?.stderr?.pause(), resume: () => this.child?.stderr?.resume() });
+    this.stderr = new OutputBuffer({ coalesce: OUTPUT_COALESCE, pause: () => this.errGate?.hold(), resume: () => this.errGate?.release() });
     if (terminal || ptyFallback) this.stderr.end(); // a terminal merges stderr into stdout
   }
 
@@ -97,7 +102,7 @@ export class GuestProcess {
 
     let pid: number;
     try {
-      pid = await Promise.race([waitPidFile(spec.pidFile, spec.pidTimeoutMs ?? 60_000, exited), spawnError]);
+      pid = await Promise.race([waitPidFile(spec.pidFile, { timeoutMs: spec.pidTimeoutMs ?? 60_000, exited }), spawnError]);
     } catch (err) {
       child.kill('SIGKILL');
       void exited.then((e) => this.setExit(e));
@@ -260,19 +265,29 @@ export class GuestProcess {
     const endStdout = () => {
       if (--open === 0) this.stdout.end();
     };
-    child.stdout!.on('data', (c: Buffer) => this.stdout.push(c));
-    child.stdout!.once('end', endStdout);
+    const outGate = (this.outGate = new PipeGate(child.stdout!, PIPE_PACE_MS));
+    const errGate = (this.errGate = new PipeGate(child.stderr!, PIPE_PACE_MS));
+    child.stdout!.on('data', (c: Buffer) => {
+      this.stdout.push(c);
+      outGate.chunk();
+    });
+    child.stdout!.once('end', () => {
+      outGate.close();
+      endStdout();
+    });
     child.stdout!.on('error', (err) => {
       this.log.warn('stdout pipe error', { err });
       child.stdout!.destroy();
       endStdout();
     });
     child.stderr!.on('data', (c: Buffer) => {
+      errGate.chunk();
       if (this.terminal) this.log.warn('pty wrapper stderr', { text: c.toString('utf8').slice(0, 1000) });
       else if (merge) this.stdout.push(c);
       else this.stderr.push(c);
     });
     const endStderr = () => {
+      errGate.close();
       if (merge) endStdout();
       else this.stderr.end();
     };
@@ -294,27 +309,5 @@ export class GuestProcess {
     this.pendingStdin = [];
     this.pendingStdinBytes = 0;
     if (this.stdinClosed) s.end();
-  }
-}
-
-/** waitPidFile polls crun's pid file until it holds a pid, crun exits (0) or the time runs out. */
-async function waitPidFile(path: string, timeoutMs: number, exited: Promise<Exit>): Promise<number> {
-  let done = false;
-  void exited.then(() => { done = true; });
-  const start = Date.now();
-  for (let i = 0; ; i++) {
-    // Sample "exited" before reading: a fast process may exit right after crun wrote the file.
-    const wasDone = done;
-    try {
-      const text = await readFile(path, 'utf8');
-      const pid = Number.parseInt(text.trim(), 10);
-      if (Number.isInteger(pid) && pid > 0) return pid;
-    } catch {
-      // not written yet
-    }
-    if (wasDone) return 0;
-    if (Date.now() - start > timeoutMs) throw new HakoError(Code.DEADLINE_EXCEEDED, `crun wrote no pid file within ${timeoutMs} ms`);
-    // Fast at first: under TCG crun takes a few hundred ms, and this is on the start path.
-    await new Promise((r) => setTimeout(r, i < 50 ? 5 : 25));
   }
 }

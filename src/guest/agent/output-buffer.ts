@@ -16,7 +16,20 @@ export interface OutputBufferOptions {
   /** pause stops the source (e.g. stream.pause()); resume restarts it. */
   pause?: () => void;
   resume?: () => void;
+  /**
+   * coalesce holds a read back while less than `bytes` (or the reader's max_len) is buffered, for up
+   * to `ms`, so a process writing many small chunks is sent in fewer, larger answers. Off by default.
+   */
+  coalesce?: { bytes: number; ms: number };
 }
+
+/**
+ * OUTPUT_COALESCE is what the agent uses. The agent outranks containers for the CPU (see
+ * container-cgroup.ts), so it answers a read as soon as a few KiB are there, and each answer costs
+ * a round trip and a fixed share of guest CPU. Waiting up to 2 ms for 32 KiB raised stdout
+ * throughput from 1.2-1.3 to 1.5-2.2 MB/s in the bench (with PIPE_PACE_MS).
+ */
+export const OUTPUT_COALESCE = { bytes: 32 * 1024, ms: 2 } as const;
 
 /** DEFAULT_OUTPUT_LIMIT is how much output the agent keeps per stream before pausing the process. */
 export const DEFAULT_OUTPUT_LIMIT = 1 << 20;
@@ -37,6 +50,8 @@ export class OutputBuffer {
   private paused = false;
   private readonly waiters: Waiter[] = [];
   private readonly limit: number;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private flushDue = false;
 
   constructor(private readonly opts: OutputBufferOptions = {}) {
     this.limit = opts.limit ?? DEFAULT_OUTPUT_LIMIT;
@@ -75,11 +90,11 @@ export class OutputBuffer {
   read(maxLen: number, signal?: AbortSignal): Promise<ReadResult> {
     if (!(maxLen > 0)) return Promise.reject(new HakoError(Code.INVALID_ARGUMENT, 'max_len must be positive'));
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    if (this.waiters.length === 0) {
+    if (this.waiters.length === 0 && this.answerable(maxLen)) {
       const r = this.take(maxLen);
       if (r) return Promise.resolve(r);
     }
-    return new Promise((resolve, reject) => {
+    const p = new Promise<ReadResult>((resolve, reject) => {
       const w: Waiter = {
         maxLen,
         signal,
@@ -88,16 +103,20 @@ export class OutputBuffer {
         onAbort: () => {
           const i = this.waiters.indexOf(w);
           if (i >= 0) this.waiters.splice(i, 1);
+          if (this.waiters.length === 0) this.stopFlushTimer();
           reject(abortReason(signal!));
         },
       };
       signal?.addEventListener('abort', w.onAbort, { once: true });
       this.waiters.push(w);
     });
+    this.serve();
+    return p;
   }
 
   /** discard drops everything buffered and ends the stream (the process is being removed). */
   discard(): void {
+    this.stopFlushTimer();
     this.chunks.length = 0;
     this.size = 0;
     this.end();
@@ -106,12 +125,38 @@ export class OutputBuffer {
 
   private serve(): void {
     while (this.waiters.length > 0) {
-      const r = this.take(this.waiters[0]!.maxLen);
+      const head = this.waiters[0]!;
+      if (!this.answerable(head.maxLen)) {
+        // Some bytes, but few: give the process a moment to write more (see coalesce).
+        if (this.size > 0 && !this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), this.opts.coalesce!.ms);
+        return;
+      }
+      const r = this.take(head.maxLen);
       if (!r) return;
+      this.stopFlushTimer();
+      this.flushDue = false;
       const w = this.waiters.shift()!;
       w.signal?.removeEventListener('abort', w.onAbort);
       w.resolve(r);
     }
+  }
+
+  /** answerable says whether a read of maxLen should be answered now rather than held back. */
+  private answerable(maxLen: number): boolean {
+    const c = this.opts.coalesce;
+    if (!c || this.ended || this.flushDue) return true;
+    return this.size >= Math.min(maxLen, c.bytes);
+  }
+
+  private flush(): void {
+    this.flushTimer = null;
+    this.flushDue = true;
+    this.serve();
+  }
+
+  private stopFlushTimer(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
   }
 
   private take(maxLen: number): ReadResult | null {

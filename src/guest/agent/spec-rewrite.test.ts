@@ -44,6 +44,7 @@ test('rewriteSpec maps root and bind sources under the share and drops host-only
   assert.equal(linux.cgroupsPath, '/c1/ctr');
   assert.deepEqual(linux.namespaces.map((n) => n.type), ['pid', 'mount']);
   assert.equal(linux.mountLabel, undefined);
+  assert.deepEqual((spec.linux as { personality?: unknown }).personality, { domain: 'LINUX' }, 'crun resets its no-ASLR personality for the container');
   const proc = spec.process as { terminal: boolean; apparmorProfile?: string };
   assert.equal(proc.terminal, true);
   assert.equal(proc.apparmorProfile, undefined);
@@ -102,4 +103,10 @@ test('parseJsonObject bounds and checks the JSON', () => {
   assert.equal(code(() => parseJsonObject(Buffer.from('{'), 's')), Code.INVALID_ARGUMENT);
   assert.equal(code(() => parseJsonObject(new Uint8Array(3 << 20).fill(32), 's')), Code.INVALID_ARGUMENT);
   assert.deepEqual(parseJsonObject(Buffer.from('{"a":1}'), 's'), { a: 1 });
+});
+
+test('rewriteSpec keeps a personality the spec names', () => {
+  const input = base();
+  (input.linux as Record<string, unknown>).personality = { domain: 'LINUX32' };
+  assert.deepEqual((rewriteSpec(input, { containerId: 'c1', terminal: false }).spec.linux as { personality: unknown }).personality, { domain: 'LINUX32' });
 });

@@ -13,6 +13,12 @@ export const MAX_SPEC_BYTES = 2 << 20;
 
 const MAX_MOUNTS = 1024;
 
+/**
+ * CONTAINER_PERSONALITY is the linux.personality a spec gets when it names none: plain Linux,
+ * whose personality(2) call clears the ADDR_NO_RANDOMIZE flag crun itself runs with.
+ */
+export const CONTAINER_PERSONALITY: Readonly<{ domain: string }> = { domain: 'LINUX' };
+
 /** Non-bind mount types that carry no source path and are safe to pass to crun. */
 const PSEUDO_MOUNT_TYPES = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue', 'cgroup', 'cgroup2']);
 
@@ -119,6 +125,9 @@ export function rewriteSpec(input: JsonObject, opts: RewriteOptions): RewriteRes
       return true;
     });
   }
+  // crun runs without address-space randomization (see the agent wrapper, /etc/hako/agent), which
+  // its children inherit: a personality makes crun reset it, so container processes keep ASLR.
+  if (linux.personality === undefined) linux.personality = { ...CONTAINER_PERSONALITY };
   for (const key of ['mountLabel', 'intelRdt'] as const) {
     if (linux[key] !== undefined) {
       delete linux[key];
