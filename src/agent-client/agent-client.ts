@@ -98,22 +98,28 @@ export class AgentClient {
    * waitReady calls Check until the agent answers. QEMU accepts the connection before
    * the guest opens its port, so early requests just wait; each attempt is bounded by
    * attemptTimeoutMs (default 1 s) and the whole wait by timeoutMs (default 60 s).
-   * A closed channel fails at once with UNAVAILABLE.
+   * firstAttemptMs starts with shorter attempts that double up to attemptTimeoutMs: for an
+   * agent that already runs (a restored VM), whose port may drop a request that arrives
+   * while it reopens the device after the previous host left. A closed channel fails at
+   * once with UNAVAILABLE.
    */
-  async waitReady(opts: { signal?: AbortSignal; timeoutMs?: number; attemptTimeoutMs?: number } = {}): Promise<{ agentVersion: string; attempts: number; ms: number }> {
+  async waitReady(opts: { signal?: AbortSignal; timeoutMs?: number; attemptTimeoutMs?: number; firstAttemptMs?: number } = {}): Promise<{ agentVersion: string; attempts: number; ms: number }> {
     const start = Date.now();
     const deadline = start + (opts.timeoutMs ?? 60_000);
+    const maxAttempt = opts.attemptTimeoutMs ?? 1_000;
+    let attemptMs = Math.min(opts.firstAttemptMs ?? maxAttempt, maxAttempt);
     let attempts = 0;
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0) throw new HakoError(Code.DEADLINE_EXCEEDED, `agent did not answer Check within ${opts.timeoutMs ?? 60_000} ms (${attempts} attempts)`);
       attempts++;
       try {
-        const { agentVersion } = await this.check({ signal: opts.signal, timeoutMs: Math.min(opts.attemptTimeoutMs ?? 1_000, left) });
+        const { agentVersion } = await this.check({ signal: opts.signal, timeoutMs: Math.min(attemptMs, left) });
         return { agentVersion, attempts, ms: Date.now() - start };
       } catch (err) {
         if (HakoError.from(err).code !== Code.DEADLINE_EXCEEDED) throw err;
       }
+      attemptMs = Math.min(attemptMs * 2, maxAttempt);
     }
   }
 

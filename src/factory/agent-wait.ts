@@ -6,6 +6,9 @@ import type { Logger } from '../log/index.js';
 import type { Vm } from '../hypervisor/index.js';
 import { AgentClient } from '../agent-client/index.js';
 
+/** RUNNING_FIRST_ATTEMPT_MS is the first Check's bound for a running agent (it answers in ~5-10 ms here). */
+export const RUNNING_FIRST_ATTEMPT_MS = 50;
+
 /** AgentWaitOptions bound connectAgent. */
 export interface AgentWaitOptions {
   deadline: number;
@@ -17,6 +20,11 @@ export interface AgentWaitOptions {
   signal?: AbortSignal;
   /** dialed runs once the socket is connected, before the first Check (a restore loads the VM then). */
   dialed?: (agent: AgentClient) => Promise<void>;
+  /**
+   * running says the agent already runs (a restored or handed-over VM): the first Checks are
+   * then short, since one sent while the guest reopens its port can be lost.
+   */
+  running?: boolean;
 }
 
 /**
@@ -39,7 +47,7 @@ export async function connectAgent(path: string, vm: Vm, opts: AgentWaitOptions)
     agent = await AgentClient.connect(path, { log, callTimeoutMs: opts.callTimeoutMs, signal: ac.signal, timeoutMs: left() });
     await opts.dialed?.(agent);
     // One pending Check at a time answers as soon as the agent serves (shorter attempts measured no faster).
-    const { attempts } = await agent.waitReady({ signal: ac.signal, timeoutMs: left() });
+    const { attempts } = await agent.waitReady({ signal: ac.signal, timeoutMs: left(), ...(opts.running === true ? { firstAttemptMs: RUNNING_FIRST_ATTEMPT_MS } : {}) });
     log.debug('agent answered', { attempts });
     return agent;
   } catch (err) {

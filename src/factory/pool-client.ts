@@ -98,7 +98,7 @@ export async function takeFromPool(opts: TakeOptions): Promise<{ vm: Vm; agent: 
     if (vm.pid !== reply.pid) throw errorf(Code.INTERNAL, `the pool said pid ${reply.pid}, the VM's pidfile says ${vm.pid}`);
     opts.mark('vm-adopted', { qemuPid: vm.pid, poolVm: reply.vmId });
     const agent = await connectAgent(paths.agentSocket, vm, {
-      deadline: Date.now() + 10_000, callTimeoutMs: opts.recipe.config.agent.timeoutMs, what: '10 s of a pool hand-over', log, signal: opts.signal,
+      deadline: Date.now() + 10_000, callTimeoutMs: opts.recipe.config.agent.timeoutMs, what: '10 s of a pool hand-over', log, signal: opts.signal, running: true,
     });
     return { vm, agent, share: Share.open(opts.vmDir, log) };
   } catch (err) {

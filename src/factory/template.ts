@@ -112,6 +112,7 @@ export async function cloneTemplate(template: Template, opts: CloneOptions): Pro
       what: `${RESTORE_AGENT_TIMEOUT_MS} ms of a restore`,
       log,
       signal: opts.signal,
+      running: true,
       // Connected first, as the template was saved: the guest sees its host still there.
       dialed: async () => {
         await vm.loadState(state, { signal: opts.signal, timeoutMs: Math.max(1, restoreDeadline - Date.now()) });

@@ -1,7 +1,7 @@
 // The agent's end of the virtio-serial port, driven by the event loop: the port's fd is wrapped
 // in a libuv pipe handle, so reads and writes need no thread-pool round trips (PortChannel's way).
 
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Code, HakoError } from '../../errors/index.js';
 import type { PortChannelOptions } from './port-channel.js';
@@ -38,6 +38,32 @@ export const REOPEN_SLOW_MS = 100;
 const FAST_WINDOW_MS = 5_000;
 // Opening the port failing this many times in a row is fatal (the device is gone).
 const MAX_OPEN_FAILURES = 50;
+// What is salvaged from a port before it is closed: more than one frame of the next host's
+// first requests is not expected (a Check is a few dozen bytes).
+const MAX_SALVAGE = 1 << 20;
+
+/**
+ * salvage reads what the guest already holds of a port that reported EOF: a host that connected
+ * since then has written into it, and closing the fd would discard those bytes (virtio_console
+ * drops a port's unread data on release). Non-blocking reads, bounded; errors end it.
+ */
+function salvage(fd: number): Buffer | null {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  while (total < MAX_SALVAGE) {
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch {
+      break;
+    }
+    if (n <= 0) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+  }
+  return total > 0 ? Buffer.concat(chunks) : null;
+}
 
 /**
  * PortSocketChannel serves one virtio port. Each open of the device is one ttRPC session (given to
@@ -52,6 +78,8 @@ export class PortSocketChannel {
   private idleSince = 0;
   private failures = 0;
   private current: Socket | null = null;
+  private fd = -1;
+  private carried: Buffer | null = null;
 
   private constructor(private readonly path: string, private readonly binding: PipeWrap, private readonly opts: PortChannelOptions) {}
 
@@ -87,6 +115,7 @@ export class PortSocketChannel {
       this.opts.log.warn('opening the agent port failed', { path: this.path, err });
       return null;
     }
+    this.fd = fd;
     const handle = new this.binding.Pipe(this.binding.constants.SOCKET);
     const rc = handle.open(fd);
     if (typeof rc === 'number' && rc < 0) {
@@ -109,6 +138,11 @@ export class PortSocketChannel {
       this.opts.log.info('host session started on the agent port', { session: id, io: 'event loop' });
     });
     sock.on('error', (err) => this.opts.log.debug('agent port error', { session: id, err }));
+    const fd = this.fd;
+    // EOF: the host went away. Whatever a new host wrote since then goes to the next session.
+    sock.once('end', () => {
+      this.carried = salvage(fd);
+    });
     sock.once('close', () => {
       if (this.current === sock) this.current = null;
       if (this.stopped) return;
@@ -118,6 +152,12 @@ export class PortSocketChannel {
       setTimeout(() => this.reopen(), delay);
     });
     this.opts.onSession(sock);
+    const carried = this.carried;
+    this.carried = null;
+    if (carried !== null) {
+      this.opts.log.info('bytes the host sent while the agent port was reopened are carried into the new session', { bytes: carried.length });
+      sock.unshift(carried);
+    }
   }
 
   private reopen(): void {
