@@ -1,6 +1,7 @@
 // Public surface of hako's sandbox core: Sandbox, Container and Process, cleanup by id,
 // state.json, the default OCI spec for `hako run`, and the timing marks of the boot path.
-export { Sandbox, AGENT_PORT_NAME, sandboxRecipe } from './sandbox.js';
+export { Sandbox, AGENT_PORT_NAME } from './sandbox.js';
+export { sandboxRecipe } from './recipe.js';
 export { warmUpInputs } from './warm-up-inputs.js';
 export type { SandboxCreateOptions, CreateContainerOptions } from './sandbox.js';
 export { Container } from './container.js';

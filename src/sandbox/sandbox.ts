@@ -6,11 +6,12 @@ import { mkdir } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { HakoConfig } from '../config/index.js';
-import { probeAccel, type Vm } from '../hypervisor/index.js';
+import type { Vm } from '../hypervisor/index.js';
 import { ensureAssets, type Assets } from '../image/index.js';
 import { SHARE_TAG, mountContainerRootfs, validId, type ContainerRootfs, type Share } from '../storage/index.js';
 import type { AgentClient, GuestDetailsInfo } from '../agent-client/index.js';
-import { AGENT_PORT_NAME, provisionVm, type ProvisionedVm, type VmRecipe, type VmSource } from '../factory/index.js';
+import { AGENT_PORT_NAME, provisionVm, type ProvisionedVm, type VmSource } from '../factory/index.js';
+import { sandboxRecipe } from './recipe.js';
 import { cleanupSandbox } from './cleanup.js';
 import { Container } from './container.js';
 import { sandboxPaths, sandboxesDir, validSandboxId, type SandboxPaths } from './paths.js';
@@ -54,16 +55,6 @@ export interface CreateContainerOptions {
   stdin: boolean;
   terminal: boolean;
   signal?: AbortSignal;
-}
-
-/**
- * sandboxRecipe is what a sandbox VM is made of: the configured (or asked for) vCPUs and memory,
- * the guest assets and the probed accelerator. A VM template is keyed by it.
- */
-export async function sandboxRecipe(config: HakoConfig, assets: Assets, size: { vcpus?: number; memoryMiB?: number }, log: Logger): Promise<VmRecipe> {
-  const accel = await probeAccel(config.hypervisor.accel);
-  log.debug('accelerator', { accel: accel.accel.kind, reason: accel.reason });
-  return { config, assets, vcpus: size.vcpus ?? config.hypervisor.vcpus, memoryMiB: size.memoryMiB ?? config.hypervisor.memoryMiB, accel: accel.accel };
 }
 
 /** Sandbox is a running VM with its agent; one owner (process) drives it. */
