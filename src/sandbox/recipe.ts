@@ -9,10 +9,12 @@ import type { VmRecipe } from '../factory/index.js';
 
 /**
  * sandboxRecipe is what a sandbox VM is made of: the configured (or asked for) vCPUs and memory,
- * the guest assets and the probed accelerator. A VM template is keyed by it.
+ * the guest assets and the probed accelerator (with hypervisor.tcg_cache_mib under TCG). A VM
+ * template is keyed by it.
  */
 export async function sandboxRecipe(config: HakoConfig, assets: Assets, size: { vcpus?: number; memoryMiB?: number }, log: Logger): Promise<VmRecipe> {
-  const accel = await probeAccel(config.hypervisor.accel);
-  log.debug('accelerator', { accel: accel.accel.kind, reason: accel.reason });
-  return { config, assets, vcpus: size.vcpus ?? config.hypervisor.vcpus, memoryMiB: size.memoryMiB ?? config.hypervisor.memoryMiB, accel: accel.accel };
+  const choice = await probeAccel(config.hypervisor.accel);
+  log.debug('accelerator', { accel: choice.accel.kind, reason: choice.reason });
+  const accel = choice.accel.kind === 'tcg' ? { ...choice.accel, tbSizeMiB: config.hypervisor.tcgCacheMiB } : choice.accel;
+  return { config, assets, vcpus: size.vcpus ?? config.hypervisor.vcpus, memoryMiB: size.memoryMiB ?? config.hypervisor.memoryMiB, accel };
 }
