@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentClient, dialWithRetry } from '../../src/agent-client/index.js';
+import { AgentClient } from '../../src/agent-client/index.js';
+import { corruptThenClient } from '../lib/corrupt-frame.js';
 import { ensureAssets } from '../../src/image/index.js';
 import { run } from '../../src/image/run.js';
 import { Logger, streamSink } from '../../src/log/index.js';
@@ -78,10 +79,7 @@ test('calls and a container work over thread-pool port I/O', async () => {
 
 test('over thread-pool port I/O, a corrupt frame resets the session and the host can reconnect', async () => {
   agent.close();
-  const sock = await dialWithRetry(join(work, 'agent.sock'), { timeoutMs: 10_000 });
-  sock.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 1, 9, 0, 1, 2, 3, 4]));
-  await new Promise((r) => setTimeout(r, 1_000));
-  agent = new AgentClient(sock);
+  agent = await corruptThenClient(join(work, 'agent.sock'));
   assert.equal((await agent.check({ timeoutMs: 10_000 })).agentVersion, '0.1.0');
   agent.close();
   agent = await AgentClient.connect(join(work, 'agent.sock'), { timeoutMs: 10_000 });

@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentClient, dialWithRetry } from '../../src/agent-client/index.js';
+import { AgentClient } from '../../src/agent-client/index.js';
+import { corruptThenClient } from '../lib/corrupt-frame.js';
 import { Code, HakoError } from '../../src/errors/index.js';
 import { ensureAssets, type Assets } from '../../src/image/index.js';
 import { run } from '../../src/image/run.js';
@@ -292,11 +293,7 @@ test('a terminal container gets a pty that TtyWinResize resizes', async () => {
 
 test('a corrupt frame resets the guest session; the next request on the same connection is served', async () => {
   agent.close();
-  const sock = await dialWithRetry(join(work, 'agent.sock'), { timeoutMs: 10_000 });
-  // A header with frame type 9 cannot be valid: the guest drops its ttRPC state.
-  sock.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 1, 9, 0, 1, 2, 3, 4]));
-  await new Promise((r) => setTimeout(r, 1_000));
-  agent = new AgentClient(sock);
+  agent = await corruptThenClient(join(work, 'agent.sock'));
   assert.equal((await agent.check({ timeoutMs: 10_000 })).agentVersion, '0.1.0');
 });
 
