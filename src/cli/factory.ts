@@ -5,7 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import { ensureAssets, formatElapsed } from '../image/index.js';
 import {
-  PoolDaemon, TemplateStore, buildTemplate, factoryDir, poolSocket, poolStatus, templateKey, unmountOwnTmpfs,
+  PoolDaemon, TemplateStore, ensureTemplate, factoryDir, poolSocket, poolStatus, templateKey, unmountOwnTmpfs,
   type TemplateInfo,
 } from '../factory/index.js';
 import { QemuHypervisor } from '../hypervisor/qemu/index.js';
@@ -65,16 +65,14 @@ async function initCommand(argv: string[], ctx: CliContext): Promise<number> {
     const tk = await templateKey(recipe);
     const store = new TemplateStore(factoryDir(config.runtime.stateDir), log);
     if (flagBool(p, 'force')) await store.invalidate(tk.key, 'hako factory init --force');
-    const found = await store.lookup(tk);
-    if (found !== undefined) {
-      process.stdout.write(`template ${tk.key.slice(0, 12)} is ready (built ${found.meta.created}): ${found.dir}\n`);
-      return 0;
-    }
     const hv = new QemuHypervisor({ binary: config.hypervisor.path, log });
-    const deadline = Date.now() + config.agent.bootTimeoutMs;
     const started = Date.now();
-    const t = await store.build(tk, (paths) => buildTemplate(paths, { recipe, hv, warmUp: () => warmUpInputs(config, assets, log, signal), log, signal, deadline }), { signal, timeoutMs: config.agent.bootTimeoutMs });
-    process.stdout.write(`template ${tk.key.slice(0, 12)} built in ${formatElapsed(Date.now() - started)}: ${t.dir}\n`);
+    const { template: t, built } = await ensureTemplate(store, tk, {
+      recipe, hv, warmUp: () => warmUpInputs(config, assets, log, signal), log, signal, bootTimeoutMs: config.agent.bootTimeoutMs,
+    });
+    process.stdout.write(built
+      ? `template ${tk.key.slice(0, 12)} built in ${formatElapsed(Date.now() - started)}: ${t.dir}\n`
+      : `template ${tk.key.slice(0, 12)} is ready (built ${t.meta.created}): ${t.dir}\n`);
     return 0;
   });
 }

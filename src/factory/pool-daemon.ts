@@ -17,7 +17,7 @@ import { encodeLine, MAX_POOL_LINE, parseRequest, type PoolStatus, type TakeRepl
 import { factoryDir, poolSocket } from './provision.js';
 import { removeVmDir, type VmRecipe } from './recipe.js';
 import { TemplateStore } from './store.js';
-import { buildTemplate, cloneTemplate } from './template.js';
+import { cloneTemplate, ensureTemplate } from './template.js';
 import { warmUp, type WarmUpInputs } from './warm-up.js';
 
 /** POOL_NICE is the niceness pool VMs are made at; the caller that takes one resets it to 0. */
@@ -163,13 +163,12 @@ export class PoolDaemon {
     const id = `pool-${randomBytes(6).toString('hex')}`;
     const dir = join(this.vmsDir, id);
     const signal = this.abort.signal;
-    const deadline = Date.now() + this.opts.recipe.config.agent.bootTimeoutMs;
+    const bootTimeoutMs = this.opts.recipe.config.agent.bootTimeoutMs;
     let vm: Vm | undefined;
     let agent: AgentClient | undefined;
     try {
-      const template = (await this.store.lookup(this.tk)) ?? (await this.store.build(this.tk, (paths) => buildTemplate(paths, {
-        recipe: this.opts.recipe, hv: this.hv, warmUp: this.opts.warmUp, log: this.log, signal, deadline,
-      }), { signal, timeoutMs: Math.max(1, deadline - Date.now()) }));
+      const { template } = await ensureTemplate(this.store, this.tk, { recipe: this.opts.recipe, hv: this.hv, warmUp: this.opts.warmUp, log: this.log, signal, bootTimeoutMs });
+      const deadline = Date.now() + bootTimeoutMs;
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const share = await Share.create(dir, this.log);
       ({ vm, agent } = await cloneTemplate(template, { id, recipe: this.opts.recipe, hv: this.hv, vmDir: dir, log: this.log, signal, deadline, mark: () => {}, nice: POOL_NICE }));

@@ -13,7 +13,7 @@ import { connectAgent } from './agent-wait.js';
 import { templateKey } from './key.js';
 import { removeVmDir, sandboxVmDescription, vmDirPaths, type VmRecipe } from './recipe.js';
 import { BUILD_RETRY_MS, TemplateStore } from './store.js';
-import { BadTemplateError, buildTemplate, cloneTemplate } from './template.js';
+import { BadTemplateError, cloneTemplate, ensureTemplate } from './template.js';
 import type { WarmUpInputs } from './warm-up.js';
 import { takeFromPool } from './pool-client.js';
 
@@ -53,8 +53,6 @@ export interface ProvisionedVm {
    * has the template's clock, entropy and identity, which the caller must replace.
    */
   restored: boolean;
-  /** templateKey is the template restored from, if any. */
-  templateKey?: string;
 }
 
 /** factoryDir is where templates live (a tmpfs): `<state_dir>/factory`. */
@@ -75,25 +73,23 @@ export async function provisionVm(opts: ProvisionOptions): Promise<ProvisionedVm
     try {
       const tk = await templateKey(opts.recipe);
       const pooled = await takeFromPool({ socket: poolSocket(config.runtime.stateDir), key: tk.key, vmDir: opts.vmDir, id: opts.id, recipe: opts.recipe, log, signal: opts.signal, mark: opts.mark });
-      if (pooled !== undefined) return { ...pooled, source: 'pool', restored: true, templateKey: tk.key };
+      if (pooled !== undefined) return { ...pooled, source: 'pool', restored: true };
       const store = new TemplateStore(factoryDir(config.runtime.stateDir), log);
       const hv = new QemuHypervisor({ binary: config.hypervisor.path, log });
-      let template = await store.lookup(tk);
-      if (template === undefined) {
-        const failed = await store.recentFailure(tk.key);
-        if (failed !== undefined) throw new HakoError(Code.FAILED_PRECONDITION, `the template build failed twice in the last ${BUILD_RETRY_MS / 60_000} minutes (${failed}); \`hako factory init\` retries now`);
-        log.info('building the VM template (once per VM configuration)', { template: tk.key.slice(0, 12) });
-        // Waiting for another builder's lock, then building: each gets the boot timeout.
-        template = await store.build(tk, (paths) => buildTemplate(paths, { recipe: opts.recipe, hv, warmUp: opts.warmUp, log, signal: opts.signal, deadline: Date.now() + opts.bootTimeoutMs }), {
-          signal: opts.signal, timeoutMs: opts.bootTimeoutMs,
-        });
-      }
+      const { template } = await ensureTemplate(store, tk, {
+        recipe: opts.recipe, hv, warmUp: opts.warmUp, log, signal: opts.signal, bootTimeoutMs: opts.bootTimeoutMs,
+        onMissing: async () => {
+          const failed = await store.recentFailure(tk.key);
+          if (failed !== undefined) throw new HakoError(Code.FAILED_PRECONDITION, `the template build failed twice in the last ${BUILD_RETRY_MS / 60_000} minutes (${failed}); \`hako factory init\` retries now`);
+          log.info('building the VM template (once per VM configuration)', { template: tk.key.slice(0, 12) });
+        },
+      });
       opts.mark('template-ready', { template: tk.key.slice(0, 12) });
       const share = await makeVmDir(opts.vmDir, log);
       opts.mark('qemu-spawn');
       try {
         const { vm, agent } = await cloneTemplate(template, { id: opts.id, recipe: opts.recipe, hv, vmDir: opts.vmDir, log, signal: opts.signal, deadline: Date.now() + opts.bootTimeoutMs, mark: opts.mark });
-        return { vm, agent, share, source: 'template', restored: true, templateKey: tk.key };
+        return { vm, agent, share, source: 'template', restored: true };
       } catch (err) {
         await removeVmDir(opts.vmDir, log);
         if (err instanceof BadTemplateError) await store.invalidate(tk.key, err.message);

@@ -11,7 +11,8 @@ import type { AgentClient } from '../agent-client/index.js';
 import { Share } from '../storage/index.js';
 import { connectAgent } from './agent-wait.js';
 import { sandboxVmDescription, vmDirPaths, type VmRecipe } from './recipe.js';
-import type { BuildPaths, Template, TemplateMeta } from './store.js';
+import type { BuildPaths, Template, TemplateMeta, TemplateStore } from './store.js';
+import type { TemplateKey } from './key.js';
 import { warmUp, type WarmUpInputs } from './warm-up.js';
 
 /** RESTORE_AGENT_TIMEOUT_MS bounds the wait for a restored agent; it answered in 0.2–0.6 s here. */
@@ -65,6 +66,29 @@ export async function buildTemplate(paths: BuildPaths, opts: TemplateBuildOption
     agent?.close();
     await vm?.stop({ timeoutMs: 2000 }).catch((e: unknown) => log.warn('stopping the template VM', { err: e }));
   }
+}
+
+/** EnsureTemplateOptions configure ensureTemplate: a build gets bootTimeoutMs, after the lock. */
+export interface EnsureTemplateOptions extends Omit<TemplateBuildOptions, 'deadline'> {
+  bootTimeoutMs: number;
+  /** onMissing runs when there is no template yet, before building one; it may throw to refuse. */
+  onMissing?: () => Promise<void>;
+}
+
+/**
+ * ensureTemplate returns the installed template for tk, building it when there is none (under
+ * the store's per-key lock, so concurrent callers build one). built says whether this call did.
+ */
+export async function ensureTemplate(store: TemplateStore, tk: TemplateKey, opts: EnsureTemplateOptions): Promise<{ template: Template; built: boolean }> {
+  const found = await store.lookup(tk);
+  if (found !== undefined) return { template: found, built: false };
+  await opts.onMissing?.();
+  let built = false;
+  const template = await store.build(tk, (paths) => {
+    built = true;
+    return buildTemplate(paths, { ...opts, deadline: Date.now() + opts.bootTimeoutMs });
+  }, { signal: opts.signal, timeoutMs: opts.bootTimeoutMs });
+  return { template, built };
 }
 
 /** CloneOptions configure cloneTemplate. */

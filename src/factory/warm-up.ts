@@ -1,11 +1,11 @@
 // Warming a VM before it is saved as a template or held in the pool: one throw-away container
 // runs through the paths a real start takes (9p share, overlay rootfs, crun run and exec, stdio).
 
-import { randomBytes } from 'node:crypto';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { AgentClient } from '../agent-client/index.js';
-import { SHARE_TAG, mountContainerRootfs, type Share } from '../storage/index.js';
+import { mountContainerRootfs, type Share } from '../storage/index.js';
+import { personalizeGuest } from './personalize.js';
 
 /** WarmUpInputs describe the throw-away container: an unpacked image and a spec for it. */
 export interface WarmUpInputs {
@@ -34,11 +34,7 @@ export async function warmUp(agent: AgentClient, share: Share, vmDir: string, in
   const rootfs = await mountContainerRootfs(vmDir, CID, inputs.lower, opts.log);
   try {
     // The calls a restored VM gets first (entropy, clock, identity), so they are warm too.
-    await Promise.all([
-      agent.reseedRandomDev(randomBytes(64), call),
-      agent.setGuestDateTime(new Date(), call),
-      agent.createSandbox({ sandboxId: WARM_UP_SANDBOX_ID, shareTag: SHARE_TAG, hostname: 'hako' }, call),
-    ]);
+    await personalizeGuest(agent, { sandboxId: WARM_UP_SANDBOX_ID, hostname: 'hako', restored: true }, opts.signal);
     const root = await share.addRootfs(CID, rootfs.path);
     const spec = { ...inputs.spec, root: { path: root, readonly: false }, process: { ...inputs.spec.process, args: ['sleep', '60'], terminal: false } };
     await agent.createContainer({ containerId: CID, spec, stdin: false, terminal: false }, call);

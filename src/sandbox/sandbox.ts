@@ -1,16 +1,15 @@
 // Sandbox: one VM with its agent, share and containers. create() boots it (any failure cleans
 // up everything), containers are created through it, and stop() removes every trace.
 
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { HakoConfig } from '../config/index.js';
 import type { Vm } from '../hypervisor/index.js';
 import { ensureAssets, type Assets } from '../image/index.js';
-import { SHARE_TAG, mountContainerRootfs, validId, type ContainerRootfs, type Share } from '../storage/index.js';
+import { mountContainerRootfs, validId, type ContainerRootfs, type Share } from '../storage/index.js';
 import type { AgentClient, GuestDetailsInfo } from '../agent-client/index.js';
-import { AGENT_PORT_NAME, provisionVm, type ProvisionedVm, type VmSource } from '../factory/index.js';
+import { AGENT_PORT_NAME, personalizeGuest, provisionVm, type ProvisionedVm, type VmSource } from '../factory/index.js';
 import { sandboxRecipe } from './recipe.js';
 import { cleanupSandbox } from './cleanup.js';
 import { Container } from './container.js';
@@ -21,9 +20,6 @@ import { Timings } from './timings.js';
 import { warmUpInputs } from './warm-up-inputs.js';
 
 export { AGENT_PORT_NAME };
-
-/** RESEED_BYTES is how much host entropy a restored guest gets mixed into its pool. */
-const RESEED_BYTES = 64;
 
 // How often the owner checks that the agent still answers; a hung VM fails waits promptly.
 const HEARTBEAT_MS = 5000;
@@ -160,14 +156,11 @@ export class Sandbox {
       await writeState(paths.state, state);
       const a = prov.agent;
       const readyMs = timings.now();
-      const call = { signal: opts.signal };
-      // A restored guest still has the template's entropy and clock: replace them before any
-      // container runs (the kernel already reseeded on the new VM generation id). CreateSandbox
-      // gives it its identity (hostname) and mounts the share.
+      // A restored guest still has the template's entropy and clock: both are replaced, and the
+      // sandbox gets its identity, before any container runs.
       const [d] = await Promise.all([
-        a.getGuestDetails(call),
-        ...(prov.restored ? [a.reseedRandomDev(randomBytes(RESEED_BYTES), call), a.setGuestDateTime(new Date(), call)] : []),
-        a.createSandbox({ sandboxId: id, hostname: (opts.hostname ?? id).slice(0, 63), shareTag: SHARE_TAG }, call),
+        a.getGuestDetails({ signal: opts.signal }),
+        personalizeGuest(a, { sandboxId: id, hostname: opts.hostname ?? id, restored: prov.restored }, opts.signal),
       ]);
       timings.markAt('agent-ready', readyMs, {
         vmSource: prov.source,

@@ -36,9 +36,15 @@ export async function isQemuOf(pid: number, pidFile: string): Promise<boolean> {
 
 /** startTimeOf returns a process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or undefined. */
 export async function startTimeOf(pid: number): Promise<string | undefined> {
+  return (await statFields(pid))?.[19];
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command name (field 3, the state,
+// first), or undefined when the process is gone. The name is parenthesised and may hold ") ".
+async function statFields(pid: number): Promise<string[] | undefined> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
@@ -74,14 +80,8 @@ export async function isVmOf(pid: number, runtimeDir: string): Promise<boolean> 
 
 /** isDead reports whether pid is gone or a zombie (exited, waiting to be reaped by its parent). */
 export async function isDead(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The state follows the parenthesised command name, which may itself contain ") ".
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
+  const state = (await statFields(pid))?.[0];
+  return state === undefined || state === 'Z' || state === 'X';
 }
 
 /** waitDead polls until pid is dead or ms have passed; resolves whether it died. */
