@@ -21,7 +21,8 @@ packages=(
   golang-github-containerd-containerd-dev  # containerd's .proto files (protocol drift test)
   protobuf-compiler                     # npm run gen
   iproute2 socat python3 skopeo         # tests: network tools, independent ttRPC peer, OCI archives
-  runsc hyperfine containernetworking-plugins  # benchmarks against gVisor
+  runsc hyperfine                       # benchmarks against gVisor
+  containernetworking-plugins iptables  # networking: CNI plugins (bridge, host-local, portmap, firewall)
 )
 missing=()
 for p in "${packages[@]}"; do
