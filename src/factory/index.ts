@@ -2,7 +2,7 @@
 // store and key, the warm pool daemon and client, and the sandbox VM recipe they all share.
 export { provisionVm, factoryDir, poolSocket } from './provision.js';
 export type { ProvisionOptions, ProvisionedVm, ProvisionMark, VmSource } from './provision.js';
-export { AGENT_PORT_NAME, sandboxVmDescription, deviceSignature, vmDirPaths, shareDirOf } from './recipe.js';
+export { AGENT_PORT_NAME, NIC_SLOTS, sandboxVmDescription, deviceSignature, vmDirPaths, shareDirOf } from './recipe.js';
 export type { VmRecipe, VmDirPaths } from './recipe.js';
 export { templateKey, FACTORY_FORMAT } from './key.js';
 export type { TemplateKey, TemplateInputs } from './key.js';

@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, HakoError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import type { Vm } from '../hypervisor/index.js';
+import type { NetTapDevice, Vm } from '../hypervisor/index.js';
 import { QemuHypervisor } from '../hypervisor/qemu/index.js';
 import type { AgentClient } from '../agent-client/index.js';
 import { Share } from '../storage/index.js';
@@ -40,6 +40,8 @@ export interface ProvisionOptions {
   mark: (name: ProvisionMark, fields?: Record<string, string | number>) => void;
   /** warmUp describes the throw-away container of a template build (called only when one is built). */
   warmUp: () => Promise<WarmUpInputs>;
+  /** coldNics are plugged at boot when the VM boots cold; a template or pool VM gets them by hot-plug. */
+  coldNics?: NetTapDevice[];
 }
 
 /** ProvisionedVm is a running VM with its agent answering and its share made. */
@@ -108,7 +110,7 @@ async function bootCold(opts: ProvisionOptions, log: Logger): Promise<Provisione
   const { recipe } = opts;
   const share = await makeVmDir(opts.vmDir, log);
   const hv = new QemuHypervisor({ binary: recipe.config.hypervisor.path, log });
-  const desc = sandboxVmDescription(opts.id, recipe, opts.vmDir);
+  const desc = sandboxVmDescription(opts.id, recipe, opts.vmDir, { nics: opts.coldNics });
   opts.mark('qemu-spawn');
   const deadline = Date.now() + opts.bootTimeoutMs;
   let vm: Vm | undefined;

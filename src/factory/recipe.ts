@@ -6,12 +6,15 @@ import { join } from 'node:path';
 import type { HakoConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { killLeftoverVm } from '../hypervisor/qemu/index.js';
-import type { Accel, Device, FileMemory, VmDescription } from '../hypervisor/index.js';
+import type { Accel, Device, FileMemory, NetTapDevice, VmDescription } from '../hypervisor/index.js';
 import { BASE_KERNEL_CMDLINE, type Assets } from '../image/index.js';
 import { SHARE_TAG, unmountAll } from '../storage/index.js';
 
 /** AGENT_PORT_NAME is the virtio-serial port of the agent channel (docs/guest-contract.md). */
 export const AGENT_PORT_NAME = 'agent.channel.0';
+
+/** NIC_SLOTS is how many NICs a running sandbox VM can take by hot-plug (each a PCIe root port). */
+export const NIC_SLOTS = 4;
 
 /** VmRecipe is everything that decides what a sandbox VM is; a template is keyed by it. */
 export interface VmRecipe {
@@ -41,10 +44,10 @@ export function shareDirOf(vmDir: string): string {
 
 /**
  * sandboxVmDescription describes a sandbox VM in vmDir: root image, 9p share, console, agent
- * port, rng and vmgenid, in that order. A template and its clones must agree on the devices and
+ * port, rng, vmgenid and the NIC hot-plug slots, in that order, then any cold-plugged NICs. A template and its clones must agree on the devices and
  * their order, so every caller builds the description here; paths may differ between them.
  */
-export function sandboxVmDescription(id: string, recipe: VmRecipe, vmDir: string, extra: { memory?: FileMemory; incoming?: boolean } = {}): VmDescription {
+export function sandboxVmDescription(id: string, recipe: VmRecipe, vmDir: string, extra: { memory?: FileMemory; incoming?: boolean; nics?: NetTapDevice[] } = {}): VmDescription {
   const paths = vmDirPaths(vmDir);
   const devices: Device[] = [
     { kind: 'blk', id: 'root', path: recipe.assets.rootImage, readonly: true },
@@ -53,6 +56,10 @@ export function sandboxVmDescription(id: string, recipe: VmRecipe, vmDir: string
     { kind: 'virtio-serial-port', name: AGENT_PORT_NAME, socketPath: paths.agentSocket },
     { kind: 'rng' },
     { kind: 'vmgenid' },
+    // Clones of a template get their NICs by hot-plug, so every sandbox VM has the slots.
+    { kind: 'nic-slots', count: NIC_SLOTS },
+    // NICs known before a cold boot are plugged from the start (never in a template).
+    ...(extra.nics ?? []),
   ];
   return {
     id,

@@ -9,6 +9,7 @@ export type {
   FileMemory,
   KernelBoot,
   NetTapDevice,
+  NicSlotsDevice,
   NinePDevice,
   RngDevice,
   SerialConsole,
@@ -19,7 +20,9 @@ export type {
 } from './types.js';
 export type {
   CallOptions,
+  HotNic,
   Hypervisor,
+  NicHotplug,
   QmpAccess,
   SavedVmState,
   StartOptions,
@@ -33,7 +36,7 @@ export type {
   VmRunState,
   VmStateSave,
 } from './vm.js';
-export { hasEvents, hasHandOff, hasQmp, hasStateSave } from './vm.js';
-export { validateDescription, MAX_SOCKET_PATH, MAX_KERNEL_CMDLINE } from './validate.js';
+export { hasEvents, hasHandOff, hasNicHotplug, hasQmp, hasStateSave } from './vm.js';
+export { validateDescription, MAX_NIC_SLOTS, MAX_SOCKET_PATH, MAX_KERNEL_CMDLINE } from './validate.js';
 export { chooseAccel, probeAccel, readAccelFacts, parseCpuVirt, parseProcModules, DEFAULT_ACCEL_PATHS, DEFAULT_TCG_TB_SIZE_MIB } from './accel.js';
 export type { AccelChoice, AccelFacts, AccelPaths } from './accel.js';

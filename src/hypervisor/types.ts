@@ -65,6 +65,16 @@ export interface NetTapDevice {
   vhost?: boolean;
 }
 
+/**
+ * NicSlotsDevice reserves hot-plug slots for NICs added while the VM runs (QEMU: PCIe root
+ * ports, since q35's root bus takes no hot-plug). A template needs them to give clones NICs.
+ */
+export interface NicSlotsDevice {
+  kind: 'nic-slots';
+  /** count is the number of slots, 1 .. 16. */
+  count: number;
+}
+
 /** VsockDevice gives the guest a vhost-vsock device; needs /dev/vhost-vsock on the host. */
 export interface VsockDevice {
   kind: 'vsock';
@@ -88,6 +98,7 @@ export type Device =
   | VirtioSerialPort
   | RngDevice
   | NetTapDevice
+  | NicSlotsDevice
   | VsockDevice
   | VmGenIdDevice;
 

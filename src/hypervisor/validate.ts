@@ -68,6 +68,9 @@ export function validateDescription(desc: VmDescription): void {
   if (problems.length > 0) throw errorf(Code.INVALID_ARGUMENT, `invalid VM description: ${problems.join('; ')}`);
 }
 
+/** MAX_NIC_SLOTS bounds the hot-plug slots of one VM. */
+export const MAX_NIC_SLOTS = 16;
+
 function checkDevices(devices: Device[], bad: (msg: string) => void): void {
   const seen = new Map<string, Set<string>>();
   const unique = (space: string, value: string, what: string): void => {
@@ -117,11 +120,14 @@ function checkDevices(devices: Device[], bad: (msg: string) => void): void {
         break;
       case 'vmgenid':
         break;
+      case 'nic-slots':
+        if (!Number.isInteger(dev.count) || dev.count < 1 || dev.count > MAX_NIC_SLOTS) bad(`${at}.count ${dev.count} must be an integer 1..${MAX_NIC_SLOTS}`);
+        break;
       default:
         bad(`${at}.kind ${JSON.stringify((dev as { kind?: unknown }).kind)} is not a known device kind`);
     }
   });
-  for (const kind of ['serial-console', 'rng', 'vsock', 'vmgenid'] as const) {
+  for (const kind of ['serial-console', 'rng', 'vsock', 'vmgenid', 'nic-slots'] as const) {
     if ((counts[kind] ?? 0) > 1) bad(`at most one ${kind} device`);
   }
 }

@@ -110,6 +110,23 @@ export interface QmpAccess {
   qmp<T = unknown>(command: string, args?: Record<string, unknown>, opts?: CallOptions): Promise<T>;
 }
 
+/** HotNic is a NIC to hot-plug: the tap the hypervisor creates (in its own network namespace) and the MAC. */
+export interface HotNic {
+  ifname: string;
+  /** mac is a unicast address, `aa:bb:cc:dd:ee:ff`. */
+  mac: string;
+  /** slot is the hot-plug slot (0 .. nic-slots count - 1); the caller keeps track of free ones. */
+  slot: number;
+}
+
+/** NicHotplug is the optional ability to add and remove NICs while the VM runs. */
+export interface NicHotplug {
+  /** plugNic creates the tap nic.ifname and plugs a virtio-net NIC on it; on failure nothing is left. */
+  plugNic(nic: HotNic, opts?: CallOptions): Promise<void>;
+  /** unplugNic asks the guest to release the NIC, then removes it and its tap. */
+  unplugNic(ifname: string, opts?: CallOptions): Promise<void>;
+}
+
 /** SavedVmState describes a saved device state file. */
 export interface SavedVmState {
   bytes: number;
@@ -147,6 +164,11 @@ export function hasHandOff(vm: Vm): vm is Vm & VmHandOff {
 /** hasEvents reports whether vm can report hypervisor events. */
 export function hasEvents(vm: Vm): vm is Vm & VmEvents {
   return typeof (vm as Partial<VmEvents>).onEvent === 'function';
+}
+
+/** hasNicHotplug reports whether NICs can be added to vm while it runs. */
+export function hasNicHotplug(vm: Vm): vm is Vm & NicHotplug {
+  return typeof (vm as Partial<NicHotplug>).plugNic === 'function';
 }
 
 /** hasQmp reports whether vm accepts raw QMP commands. */

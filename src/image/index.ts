@@ -13,7 +13,7 @@ import { pathExists } from './install.js';
 import { readIndex, writeIndex } from './assets-index.js';
 
 export { BASE_KERNEL_CMDLINE } from './cmdline.js';
-export { DEFAULT_CACHE_DIR } from './paths.js';
+export { DEFAULT_CACHE_DIR, packageRoot } from './paths.js';
 export { GUEST_AGENT_PATH, GUEST_AGENT_SNAPSHOT_PATH } from './root-image.js';
 export { BUSYBOX_TAG } from './busybox-image.js';
 export { formatElapsed } from './progress.js';

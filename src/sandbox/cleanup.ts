@@ -6,6 +6,7 @@ import { Code, HakoError, errorf } from '../errors/index.js';
 import { nullLogger, type Logger } from '../log/index.js';
 import { killLeftoverVm } from '../hypervisor/qemu/index.js';
 import { unmountAll } from '../storage/index.js';
+import { cleanupNetwork } from './network-record.js';
 import { sandboxPaths } from './paths.js';
 
 /** CleanupOptions configures cleanupSandbox. */
@@ -39,6 +40,8 @@ export async function cleanupSandbox(id: string, opts: CleanupOptions = {}): Pro
       problems.push(HakoError.from(err).message);
     }
   }
+  // After QEMU: its taps are gone with it; the mirrors in a joined namespace and the holder remain.
+  problems.push(...(await cleanupNetwork(dir, log)));
   try {
     const n = await unmountAll(dir, log);
     if (n > 0) log.debug('unmounted', { count: n });

@@ -17,6 +17,8 @@ export interface ContainerHost {
   changed(c: Container): Promise<void>;
   /** removed is told after delete() so the sandbox forgets the container and its mounts. */
   removed(c: Container): Promise<void>;
+  /** beforeStart runs before the init process starts (the pod network catches up with CNI). */
+  beforeStart(): Promise<void>;
 }
 
 /** ExecOptions creates an exec process. */
@@ -47,7 +49,10 @@ export class Container {
       execId: '',
       stdin: init.stdin,
       terminal: init.terminal,
-      starter: () => host.api.startContainer(this.id),
+      starter: async () => {
+        await host.beforeStart();
+        return host.api.startContainer(this.id);
+      },
     });
   }
 

@@ -3,7 +3,7 @@
 export { Sandbox, AGENT_PORT_NAME } from './sandbox.js';
 export { sandboxRecipe } from './recipe.js';
 export { warmUpInputs } from './warm-up-inputs.js';
-export type { SandboxCreateOptions, CreateContainerOptions } from './sandbox.js';
+export type { SandboxCreateOptions, CreateContainerOptions } from './sandbox-options.js';
 export { Container } from './container.js';
 export type { ExecOptions } from './container.js';
 export { Process } from './process.js';

@@ -5,16 +5,20 @@ import { mkdir } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { HakoConfig } from '../config/index.js';
-import type { Vm } from '../hypervisor/index.js';
-import { ensureAssets, type Assets } from '../image/index.js';
+import type { NetTapDevice, Vm } from '../hypervisor/index.js';
+import { ensureAssets } from '../image/index.js';
 import { mountContainerRootfs, validId, type ContainerRootfs, type Share } from '../storage/index.js';
 import type { AgentClient, GuestDetailsInfo } from '../agent-client/index.js';
 import { AGENT_PORT_NAME, personalizeGuest, provisionVm, type ProvisionedVm, type VmSource } from '../factory/index.js';
 import { sandboxRecipe } from './recipe.js';
 import { cleanupSandbox } from './cleanup.js';
 import { Container } from './container.js';
+import type { CreateContainerOptions, SandboxCreateOptions } from './sandbox-options.js';
+import { netnsHelperPath, SandboxNetwork } from './network.js';
 import { sandboxPaths, sandboxesDir, validSandboxId, type SandboxPaths } from './paths.js';
-import { isBindMount, type OciSpec } from './spec.js';
+import type { OciSpec } from './spec.js';
+import { shareSpec } from './container-spec.js';
+import { hostnameOf, writeEtcFiles } from './etc-files.js';
 import { writeState, type SandboxState } from './state.js';
 import { Timings } from './timings.js';
 import { warmUpInputs } from './warm-up-inputs.js';
@@ -25,33 +29,6 @@ export { AGENT_PORT_NAME };
 const HEARTBEAT_MS = 5000;
 // Cleanup gets its own deadline, never the caller's (maybe aborted) signal.
 const CLEANUP_QUIT_MS = 3000;
-
-/** SandboxCreateOptions configures Sandbox.create. */
-export interface SandboxCreateOptions {
-  id: string;
-  config: HakoConfig;
-  log: Logger;
-  vcpus?: number;
-  memoryMiB?: number;
-  hostname?: string;
-  /** annotations are stored in state.json for `hako ps` (image, command, name). */
-  annotations?: Record<string, string>;
-  signal?: AbortSignal;
-  /** assets skips ensureAssets (tests and benchmarks that built them already). */
-  assets?: Assets;
-}
-
-/** CreateContainerOptions creates a container in a sandbox. */
-export interface CreateContainerOptions {
-  id: string;
-  /** spec is the OCI spec as the host sees it: bind sources are host paths. */
-  spec: OciSpec;
-  /** rootfs is a host directory (mounted by the caller, or from mountImageRootfs). */
-  rootfs: string;
-  stdin: boolean;
-  terminal: boolean;
-  signal?: AbortSignal;
-}
 
 /** Sandbox is a running VM with its agent; one owner (process) drives it. */
 export class Sandbox {
@@ -84,6 +61,8 @@ export class Sandbox {
     private readonly state: SandboxState,
     timings: Timings,
     vmSource: VmSource,
+    private readonly net: SandboxNetwork | undefined,
+    private readonly etcPaths: Awaited<ReturnType<typeof writeEtcFiles>>,
   ) {
     this.vmSource = vmSource;
     this.id = state.id;
@@ -111,6 +90,19 @@ export class Sandbox {
   /** api is the agent client, for calls the Sandbox does not wrap (network setup, OOM events). */
   get api(): AgentClient {
     return this.agent;
+  }
+
+  /**
+   * hostPid is a host process in the pod's network namespace (the namespace holder), which the
+   * shim reports as the task pid; undefined for a sandbox without a network.
+   */
+  get hostPid(): number | undefined {
+    return this.net?.hostPid;
+  }
+
+  /** syncNetwork makes the VM's interfaces match the pod namespace now (CNI may just have run). */
+  async syncNetwork(signal?: AbortSignal): Promise<void> {
+    await this.net?.sync(signal);
   }
 
   /** failure is why the sandbox is unusable (VM or agent gone), if it is. */
@@ -143,13 +135,23 @@ export class Sandbox {
       qemuPid: 0, containers: [], annotations: { ...opts.annotations },
     };
     let prov: ProvisionedVm | undefined;
+    let net: SandboxNetwork | undefined;
     try {
       await writeState(paths.state, state);
+      let coldNics: NetTapDevice[] = [];
+      if (opts.network) {
+        net = await SandboxNetwork.open({ helper: netnsHelperPath(), sandboxId: id, target: opts.network.netns, log, signal: opts.signal, dir: paths.dir });
+        state.hostPid = net.hostPid;
+        // A namespace made by someone else is complete now: check it and plug it at boot if cold.
+        if (opts.network.netns.kind === 'join') coldNics = await net.coldNics(opts.signal);
+        timings.mark('network-ready', { interfaces: coldNics.length });
+      }
       const recipe = await sandboxRecipe(config, assets, opts, log);
       prov = await provisionVm({
         id, recipe, vmDir: paths.vm, log, signal: opts.signal, bootTimeoutMs: config.agent.bootTimeoutMs,
         mark: (name, fields) => timings.mark(name, fields),
         warmUp: () => warmUpInputs(config, assets, log, opts.signal),
+        coldNics,
       });
       state.qemuPid = prov.vm.pid;
       state.annotations['hako.vm-source'] = prov.source;
@@ -169,9 +171,14 @@ export class Sandbox {
         kernelRelease: d.kernelRelease,
         agentVersion: d.agentVersion,
       });
+      if (net) {
+        await net.attach(prov.vm, a, { coldPlugged: prov.source === 'cold' ? coldNics : [], watch: opts.network?.watch === true, signal: opts.signal });
+        timings.mark('network-attached');
+      }
+      const etc = await writeEtcFiles(paths.dir, { ...opts.etc, hostname: opts.hostname ?? hostnameOf(id) }, net?.podAddresses() ?? []);
       state.status = 'ready';
       await writeState(paths.state, state);
-      const sb = new Sandbox(config, log, prov.vm, a, d, prov.share, state, timings, prov.source);
+      const sb = new Sandbox(config, log, prov.vm, a, d, prov.share, state, timings, prov.source, net, etc);
       timings.mark('sandbox-ready');
       return sb;
     } catch (err) {
@@ -179,6 +186,7 @@ export class Sandbox {
       const e = opts.signal?.aborted ? errorf(Code.CANCELLED, 'cancelled', err) : HakoError.from(err);
       log[e.code === Code.CANCELLED ? 'info' : 'warn']('sandbox start failed, cleaning up', { err: e });
       if (prov) await prov.vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
+      await net?.close().catch((cerr: unknown) => log.error('removing the pod network after a failed start', { err: cerr }));
       await cleanupSandbox(id, { stateDir: config.runtime.stateDir, log }).catch((cerr: unknown) =>
         log.error('cleanup after a failed start failed', { err: cerr }),
       );
@@ -278,19 +286,7 @@ export class Sandbox {
     if (this.reserved.has(cid)) throw errorf(Code.ALREADY_EXISTS, `container ${cid} is being created in sandbox ${this.id}`);
     this.reserved.add(cid);
     try {
-      const mounts: string[] = [];
-      spec.root = { ...spec.root, path: await this.share.addRootfs(cid, opts.rootfs) };
-      mounts.push(`${this.share.path}/${spec.root.path}`);
-      let n = 0;
-      for (const m of spec.mounts ?? []) {
-        if (!isBindMount(m)) continue;
-        if (typeof m.source !== 'string' || !m.source.startsWith('/')) {
-          throw errorf(Code.INVALID_ARGUMENT, `bind mount ${m.destination}: source ${JSON.stringify(m.source)} must be an absolute host path`);
-        }
-        const ro = (m.options ?? []).includes('ro');
-        m.source = await this.share.addVolume(cid, n++, m.source, ro);
-        mounts.push(`${this.share.path}/${m.source}`);
-      }
+      const mounts = await shareSpec(this.share, cid, spec, opts.rootfs, this.etcPaths);
       spec.process = { ...spec.process, terminal: opts.terminal };
       const specJson = new TextEncoder().encode(JSON.stringify(spec));
       await this.agent.createContainer({ containerId: cid, spec: specJson, stdin: opts.stdin, terminal: opts.terminal }, { signal: opts.signal });
@@ -329,6 +325,7 @@ export class Sandbox {
         await overlay?.remove();
         await this.persist();
       },
+      beforeStart: () => this.syncNetwork(),
     };
   }
 
@@ -379,6 +376,7 @@ export class Sandbox {
     for (const c of this.containers()) c.release(this.failed ?? stopped);
     this.agent.close();
     await this.vm.stop({ signal, timeoutMs: CLEANUP_QUIT_MS }).catch((err: unknown) => this.log.warn('stopping qemu', { err }));
+    await this.net?.close().catch((err: unknown) => this.log.warn('removing the pod network', { err }));
     await this.saving;
     this.state.status = 'stopped';
     this.containersById.clear();

@@ -34,6 +34,8 @@ export interface SandboxState {
   /** ownerPid is the process that holds the Sandbox object (the CLI, `hako _serve`, the shim). */
   ownerPid: number;
   qemuPid: number;
+  /** hostPid is the pod network namespace's holder, the task pid the shim reports (if networked). */
+  hostPid?: number;
   containers: ContainerRecord[];
   /** annotations are the owner's own facts (image, command, name) shown by `hako ps`. */
   annotations: Record<string, string>;
@@ -45,11 +47,16 @@ export interface SandboxState {
 const MAX_STATE_BYTES = 1 << 20;
 
 /** writeState replaces path atomically with state. */
-export async function writeState(path: string, state: SandboxState): Promise<void> {
+export function writeState(path: string, state: SandboxState): Promise<void> {
+  return writeJsonAtomic(path, state);
+}
+
+/** writeJsonAtomic replaces path with value as JSON (temp file, fsync, rename; mode 0600). */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w', 0o600);
   try {
-    await fh.writeFile(JSON.stringify(state, null, 2) + '\n');
+    await fh.writeFile(JSON.stringify(value, null, 2) + '\n');
     await fh.sync();
   } finally {
     await fh.close();

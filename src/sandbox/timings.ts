@@ -12,6 +12,8 @@ export type TimingMark =
   | 'state-loaded'
   | 'vm-adopted'
   | 'agent-ready'
+  | 'network-ready'
+  | 'network-attached'
   | 'sandbox-ready'
   | 'container-created'
   | 'container-started'

@@ -107,3 +107,24 @@ function isStringArray(v: unknown): v is string[] {
 function isUint(v: unknown): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
+
+/** PodNetns is where a pod's network namespace comes from, as the spec of its first container says. */
+export type PodNetns = { kind: 'new' } | { kind: 'join'; path: string };
+
+/**
+ * podNetns reads linux.namespaces[network]: a path is a namespace made by CRI, podman or the
+ * user; no path asks for a new one (the shim makes it, and CNI may fill it after Create). No
+ * network entry means the host's namespace, which a VM cannot share: hako gives it a new, empty
+ * one rather than mirroring the host's own interfaces into a guest.
+ */
+export function podNetns(spec: OciSpec): PodNetns & { hostNetwork: boolean } {
+  const linux = isObject(spec.linux) ? spec.linux : {};
+  const list = Array.isArray(linux.namespaces) ? linux.namespaces : [];
+  const net = list.find((n): n is Record<string, unknown> => isObject(n) && n.type === 'network');
+  if (!net) return { kind: 'new', hostNetwork: true };
+  if (typeof net.path === 'string' && net.path !== '') {
+    if (!net.path.startsWith('/')) throw new HakoError(Code.INVALID_ARGUMENT, `config.json: linux.namespaces[network].path ${JSON.stringify(net.path)} must be absolute`);
+    return { kind: 'join', path: net.path, hostNetwork: false };
+  }
+  return { kind: 'new', hostNetwork: false };
+}

@@ -10,8 +10,10 @@ export function sandboxBackend(): SandboxBackend {
   let config: Promise<HakoConfig> | null = null;
   const cfg = () => (config ??= loadConfig().then((l) => l.config));
   return {
-    async create({ id, log, signal }) {
-      const sb: ShimSandbox = await Sandbox.create({ id, config: await cfg(), log, signal });
+    async create({ id, log, signal, netns }) {
+      // A new namespace is filled by CNI after Create (ctr run --cni): follow it.
+      const network = netns ? { netns, watch: netns.kind === 'new' } : undefined;
+      const sb: ShimSandbox = await Sandbox.create({ id, config: await cfg(), log, signal, network });
       return sb;
     },
     async cleanup(id, log) {

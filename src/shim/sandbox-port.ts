@@ -4,6 +4,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { HakoError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
+import type { PodNetns } from './bundle-spec.js';
 
 /** ExitInfo is how a process ended: exit code, or 128 + signal number. */
 export interface ExitInfo {
@@ -61,6 +62,8 @@ export interface CreateContainerOptions {
 /** ShimSandbox is one VM serving the containers of one shim. */
 export interface ShimSandbox {
   readonly id: string;
+  /** hostPid is a host process in the pod's network namespace: the pid containerd is told. */
+  readonly hostPid?: number;
   onExit(cb: (reason: HakoError) => void): void;
   createContainer(opts: CreateContainerOptions): Promise<SandboxContainer>;
   stop(opts?: { signal?: AbortSignal }): Promise<void>;
@@ -78,7 +81,7 @@ export function hasOomSource(s: object): s is OomSource {
 
 /** SandboxBackend creates sandboxes and cleans up after dead ones. */
 export interface SandboxBackend {
-  create(opts: { id: string; log: Logger; signal?: AbortSignal }): Promise<ShimSandbox>;
+  create(opts: { id: string; log: Logger; signal?: AbortSignal; netns?: PodNetns }): Promise<ShimSandbox>;
   /** cleanup kills a leftover VM and removes its state; no object needed. */
   cleanup(id: string, log: Logger): Promise<void>;
 }

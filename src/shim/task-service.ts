@@ -3,13 +3,14 @@
 
 import { writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { timestampFromDate, type Any } from '@bufbuild/protobuf/wkt';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { AnySchema, timestampFromDate, UInt32ValueSchema, type Any } from '@bufbuild/protobuf/wkt';
 import { Code, HakoError, isUnavailable } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { CallContext, ServiceImpl } from '../ttrpc/index.js';
 import type { Task } from '../protocols/generated/containerd/shim_pb.js';
 import { Status } from '../protocols/generated/containerd/task-types_pb.js';
-import { readBundleSpec, validateProcess, validateSpec } from './bundle-spec.js';
+import { podNetns, readBundleSpec, validateProcess, validateSpec, type OciSpec } from './bundle-spec.js';
 import { taskEvents, type EventSink } from './events.js';
 import { metricsAny, type ContainerStats } from './metrics.js';
 import { mountRootfs, unmountAll } from './rootfs.js';
@@ -55,6 +56,8 @@ export class TaskService {
   readonly containers = new Map<string, TaskContainer>();
   private readonly reserved = new Set<string>();
   private sandbox: Promise<ShimSandbox> | null = null;
+  /** hostPid is the pid containerd is told for every process (the pod's namespace holder), once known. */
+  private hostPid = 0;
   private shuttingDown = false;
   private readonly log: Logger;
 
@@ -69,7 +72,7 @@ export class TaskService {
       create: async (r, ctx) => this.create(r, ctx),
       start: async (r) => ({ pid: await this.start(r.id, r.execId) }),
       delete: async (r) => this.remove(r.id, r.execId),
-      pids: async (r) => ({ processes: (await this.get(r.id).container.pids()).map((pid) => ({ pid })) }),
+      pids: async (r) => ({ processes: guestProcessInfo(await this.get(r.id).container.pids(), this.hostPid) }),
       pause: async (r) => { await this.get(r.id).container.pause(); this.o.events.publish(taskEvents.paused({ containerId: r.id })); return {}; },
       resume: async (r) => { await this.get(r.id).container.resume(); this.o.events.publish(taskEvents.resumed({ containerId: r.id })); return {}; },
       checkpoint: async () => { throw new HakoError(Code.UNIMPLEMENTED, 'checkpoint is not supported by hako'); },
@@ -93,6 +96,11 @@ export class TaskService {
     };
   }
 
+  /** reportedPid is what containerd is told for a process: the host pid standing for the pod, else the guest's. */
+  private reportedPid(guestPid: number): number {
+    return this.hostPid > 0 ? this.hostPid : guestPid;
+  }
+
   /** currentSandbox is the VM if one was created (for shutdown). */
   async currentSandbox(): Promise<ShimSandbox | null> {
     return this.sandbox ? this.sandbox.catch(() => null) : null;
@@ -112,10 +120,13 @@ export class TaskService {
     return p;
   }
 
-  private ensureSandbox(): Promise<ShimSandbox> {
+  private ensureSandbox(spec: OciSpec): Promise<ShimSandbox> {
     if (!this.sandbox) {
       const log = this.o.log.child({ sandbox: this.o.sandboxId });
-      const p = this.o.backend.create({ id: this.o.sandboxId, log, signal: AbortSignal.timeout(SANDBOX_CREATE_TIMEOUT_MS) }).then((sb) => {
+      const netns = podNetns(spec);
+      if (netns.hostNetwork) log.warn('the spec asks for the host network, which a VM cannot share: the pod gets a network namespace of its own');
+      const p = this.o.backend.create({ id: this.o.sandboxId, log, signal: AbortSignal.timeout(SANDBOX_CREATE_TIMEOUT_MS), netns }).then((sb) => {
+        this.hostPid = sb.hostPid ?? 0;
         sb.onExit((reason) => this.onSandboxExit(reason));
         if (hasOomSource(sb)) sb.onOOM((cid) => this.o.events.publish(taskEvents.oom({ containerId: cid })));
         return sb;
@@ -167,10 +178,10 @@ export class TaskService {
       }
       const stdio: StdioPaths = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
       io = await HostIO.open(stdio, { id, namespace: ctx.namespace ?? this.o.namespace, log });
-      const sandbox = await this.ensureSandbox();
+      const sandbox = await this.ensureSandbox(spec);
       const container = await sandbox.createContainer({ id, spec, rootfs, stdin: r.stdin !== '', terminal: r.terminal });
       const init = new TaskProcess(id, '', stdio, container.init, io);
-      init.pid = container.pid;
+      init.pid = this.reportedPid(container.pid);
       io.attach(container.init);
       this.containers.set(id, { id, bundle: r.bundle, rootfsMounted: mounted, container, init, execs: new Map() });
       this.o.events.publish(taskEvents.create({
@@ -197,7 +208,9 @@ export class TaskService {
     p.status = 'running';
     let pid: number;
     try {
-      pid = execId === '' ? await c.container.start() : await p.proc.start();
+      const guestPid = execId === '' ? await c.container.start() : await p.proc.start();
+      pid = this.reportedPid(guestPid);
+      this.log.debug('process started', { container: id, execId, pid, guestPid });
     } catch (err) {
       p.status = 'created';
       throw HakoError.wrap(err, `start ${describe(id, execId)}`);
@@ -323,6 +336,20 @@ export class TaskService {
       this.reserved.delete(key);
     }
   }
+}
+
+/** GUEST_PID_TYPE_URL types a Pids entry's info: the process's pid in the guest (a bare name, which ctr 1.6 resolves). */
+export const GUEST_PID_TYPE_URL = 'google.protobuf.UInt32Value';
+
+/**
+ * guestProcessInfo answers Pids: one entry per guest process, each with the pid containerd
+ * knows (a host pid, as every other answer gives) and the guest's own pid in info.
+ */
+export function guestProcessInfo(guestPids: readonly number[], hostPid: number): Array<{ pid: number; info?: Any }> {
+  return guestPids.map((g) => ({
+    pid: hostPid > 0 ? hostPid : g,
+    info: hostPid > 0 ? create(AnySchema, { typeUrl: GUEST_PID_TYPE_URL, value: toBinary(UInt32ValueSchema, create(UInt32ValueSchema, { value: g })) }) : undefined,
+  }));
 }
 
 function describe(id: string, execId: string): string {

@@ -9,6 +9,8 @@ export interface ExecOptions {
   /** timeoutMs kills the tool after this long (default 10 s: a mount never needs more). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** input is written to the tool's stdin (then closed); without it stdin is empty. */
+  input?: string;
 }
 
 /** execTool runs argv without a shell and resolves with stdout; it rejects with the tool's stderr. */
@@ -17,7 +19,7 @@ export function execTool(argv: readonly string[], opts: ExecOptions = {}): Promi
   if (cmd === undefined) return Promise.reject(errorf(Code.INVALID_ARGUMENT, 'execTool: empty argv'));
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       cmd,
       args,
       { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024, signal: opts.signal, env: { ...process.env, LC_ALL: 'C' } },
@@ -39,5 +41,7 @@ export function execTool(argv: readonly string[], opts: ExecOptions = {}): Promi
         }
       },
     );
+    child.stdin?.on('error', () => {}); // a tool that exits early closes its stdin: its exit status tells why
+    child.stdin?.end(opts.input ?? '');
   });
 }

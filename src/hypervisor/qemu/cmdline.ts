@@ -91,6 +91,16 @@ export function buildQemuArgs(desc: VmDescription): string[] {
   return args;
 }
 
+/** nicSlotId names hot-plug slot i (a pcie-root-port) for device_add's `bus`. */
+export function nicSlotId(i: number): string {
+  return `nicslot${i}`;
+}
+
+/** nicIds are the QEMU ids of the netdev and the NIC on tap ifname. */
+export function nicIds(ifname: string): { netdev: string; device: string } {
+  return { netdev: `net-${ifname}`, device: `nic-${ifname}` };
+}
+
 function accelArg(accel: Accel, vcpus: number): string {
   if (accel.kind === 'kvm') return 'kvm';
   const thread = accel.thread ?? (vcpus > 1 ? 'multi' : 'single');
@@ -139,11 +149,18 @@ function deviceArgs(dev: Device, consoleSocket: string): string[] {
         '-device', opts('virtio-rng-pci', [['rng', 'rng0']]),
       ];
     case 'net-tap': {
-      const netdev = `net-${dev.ifname}`;
+      const ids = nicIds(dev.ifname);
       return [
-        '-netdev', opts('tap', [['id', netdev], ['ifname', dev.ifname], ['script', 'no'], ['downscript', 'no'], ['vhost', dev.vhost === true ? 'on' : 'off']]),
-        '-device', opts('virtio-net-pci', [['netdev', netdev], ['mac', dev.mac.toLowerCase()]]),
+        '-netdev', opts('tap', [['id', ids.netdev], ['ifname', dev.ifname], ['script', 'no'], ['downscript', 'no'], ['vhost', dev.vhost === true ? 'on' : 'off']]),
+        '-device', opts('virtio-net-pci', [['netdev', ids.netdev], ['mac', dev.mac.toLowerCase()], ['id', ids.device]]),
       ];
+    }
+    case 'nic-slots': {
+      const out: string[] = [];
+      for (let i = 0; i < dev.count; i++) {
+        out.push('-device', opts('pcie-root-port', [['id', nicSlotId(i)], ['chassis', i + 1], ['bus', 'pcie.0']]));
+      }
+      return out;
     }
     case 'vsock':
       return ['-device', opts('vhost-vsock-pci', [['guest-cid', dev.cid]])];

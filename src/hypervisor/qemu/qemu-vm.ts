@@ -4,10 +4,11 @@
 import { Code, errorf } from '../../errors/index.js';
 import type { Logger } from '../../log/index.js';
 import { waitSettled } from '../deadline.js';
-import type { CallOptions, QmpAccess, StopOptions, Vm, VmEvent, VmEvents, VmExit, VmExitReason, VmHandOff, VmRunState, VmStateSave } from '../vm.js';
+import type { CallOptions, HotNic, NicHotplug, QmpAccess, StopOptions, Vm, VmEvent, VmEvents, VmExit, VmExitReason, VmHandOff, VmRunState, VmStateSave } from '../vm.js';
 import { removeStaleFiles } from './leftover.js';
 import type { ConsoleReader } from './console.js';
 import { loadState, saveState, type SavedState } from './migration.js';
+import { plugNic, unplugNic } from './nic-hotplug.js';
 import type { QmpClient } from './qmp.js';
 import { qemuRuntimeFiles, readLogTail, type QemuRuntimeFiles } from './runtime-files.js';
 import type { ProcessExit, VmProcess } from './vm-process.js';
@@ -70,7 +71,7 @@ export interface QemuVmInit {
 }
 
 /** QemuVm is a running QEMU controlled over QMP; it has the VmEvents, QmpAccess, VmStateSave and VmHandOff abilities. */
-export class QemuVm implements Vm, VmEvents, QmpAccess, VmStateSave, VmHandOff {
+export class QemuVm implements Vm, VmEvents, QmpAccess, VmStateSave, VmHandOff, NicHotplug {
   readonly id: string;
   readonly pid: number;
   readonly exited: Promise<VmExit>;
@@ -213,6 +214,18 @@ export class QemuVm implements Vm, VmEvents, QmpAccess, VmStateSave, VmHandOff {
       return Promise.reject(errorf(Code.FAILED_PRECONDITION, `vm ${this.id}: QMP ${command}: ${why}`));
     }
     return this.qmpClient.execute<T>(command, args, opts);
+  }
+
+  /** plugNic creates a tap and hot-plugs a virtio-net NIC on it (netdev_add, device_add). */
+  plugNic(nic: HotNic, opts: CallOptions = {}): Promise<void> {
+    this.live('plug a NIC');
+    return plugNic(this.qmpClient, nic, opts);
+  }
+
+  /** unplugNic removes a hot-plugged NIC and its tap. */
+  unplugNic(ifname: string, opts: CallOptions = {}): Promise<void> {
+    this.live('unplug a NIC');
+    return unplugNic(this.qmpClient, ifname, opts);
   }
 
   /** saveState pauses the VM and writes its device state to path (RAM on a shared file backend is not copied). */
