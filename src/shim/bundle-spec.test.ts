@@ -6,7 +6,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Code, HakoError } from '../errors/index.js';
-import { readBundleSpec, validateSpec } from './bundle-spec.js';
+import { fromBinary } from '@bufbuild/protobuf';
+import { UInt32ValueSchema } from '@bufbuild/protobuf/wkt';
+import { podNetns, readBundleSpec, validateSpec } from './bundle-spec.js';
+import { GUEST_PID_TYPE_URL, guestProcessInfo } from './task-service.js';
 
 const good = { ociVersion: '1.0.2', process: { args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 } }, root: { path: 'rootfs' }, mounts: [{ destination: '/proc', type: 'proc' }] };
 
@@ -48,4 +51,20 @@ test('readBundleSpec reports bad JSON and a missing file', async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('podNetns: a path joins, no path makes one, no entry is the host network (isolated anyway)', () => {
+  const withNs = (ns: unknown[]) => ({ ...good, linux: { namespaces: ns } });
+  assert.deepEqual(podNetns(withNs([{ type: 'pid' }, { type: 'network', path: '/var/run/netns/cni-1' }])), { kind: 'join', path: '/var/run/netns/cni-1', hostNetwork: false });
+  assert.deepEqual(podNetns(withNs([{ type: 'network' }])), { kind: 'new', hostNetwork: false });
+  assert.deepEqual(podNetns(withNs([{ type: 'pid' }])), { kind: 'new', hostNetwork: true });
+  assert.throws(() => podNetns(withNs([{ type: 'network', path: 'rel' }])), /linux.namespaces\[network\].path "rel" must be absolute/);
+});
+
+test('guestProcessInfo reports the host pid with the guest pid in info', () => {
+  const [p] = guestProcessInfo([67], 4242);
+  assert.equal(p!.pid, 4242);
+  assert.equal(p!.info!.typeUrl, GUEST_PID_TYPE_URL);
+  assert.equal(fromBinary(UInt32ValueSchema, p!.info!.value).value, 67);
+  assert.deepEqual(guestProcessInfo([5], 0), [{ pid: 5, info: undefined }]);
 });
