@@ -36,7 +36,9 @@ export async function startOwned(plan: RunPlan, ctx: { config: HakoConfig; log: 
   };
   const sandbox = await Sandbox.create({
     id: plan.id, config: ctx.config, log: ctx.log, vcpus: plan.vcpus, memoryMiB: plan.memoryMiB,
-    assets: plan.assets, annotations, hostname: plan.id, signal: ctx.signal,
+    assets: plan.assets, annotations, hostname: plan.hostname, signal: ctx.signal,
+    cni: plan.network === 'hako' ? { ports: plan.ports } : undefined,
+    etc: plan.etc,
   });
   let control: Server | undefined;
   let removeRequested = false;

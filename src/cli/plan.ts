@@ -8,7 +8,8 @@ import type { Logger } from '../log/index.js';
 import type { HakoConfig } from '../config/index.js';
 import { ensureAssets, type Assets, type ProgressFn } from '../image/index.js';
 import { findCommand, parseImageRef, unpackImage } from '../storage/index.js';
-import { DEFAULT_PATH, defaultSpec, mergeEnv, resolveUser, sandboxPaths, type OciSpec } from '../sandbox/index.js';
+import { DEFAULT_PATH, defaultSpec, hostnameOf, mergeEnv, parseAddHost, resolveUser, sandboxPaths, type OciSpec } from '../sandbox/index.js';
+import { parsePublish, type PortMapping } from '../network/index.js';
 import { flagBool, flagList, flagString, parseArgs, type FlagSpec } from './args.js';
 import { CliExit, EXIT_NOT_FOUND } from './exit.js';
 import { parseCpus, parseEnv, parseMemoryMiB, parseName, parseVolume } from './values.js';
@@ -25,6 +26,12 @@ export const RUN_FLAGS: FlagSpec[] = [
   { name: 'cpus', value: true },
   { name: 'memory', short: 'm', value: true },
   { name: 'rootfs', value: true },
+  { name: 'network', value: true },
+  { name: 'publish', short: 'p', value: true, repeat: true },
+  { name: 'dns', value: true, repeat: true },
+  { name: 'dns-search', value: true, repeat: true },
+  { name: 'add-host', value: true, repeat: true },
+  { name: 'hostname', value: true },
   { name: 'help', short: 'h' },
 ];
 
@@ -48,6 +55,15 @@ Options:
       --cpus N           vCPUs of the VM
   -m, --memory SIZE      memory of the VM (e.g. 512m, 1g)
       --rootfs DIR       use DIR as the container's root filesystem (no image)
+      --network MODE     hako (default: a private address on hako's bridge, with
+                         outbound access) or none (loopback only)
+  -p, --publish [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]
+                         publish a container port on the host
+      --dns IP           DNS server for the container (default: the host's)
+      --dns-search DOMAIN
+                         DNS search domain
+      --add-host NAME:IP add a line to the container's /etc/hosts
+      --hostname NAME    the container's host name (default: its id)
 `;
 
 /** RunPlan is everything needed to start the container, resolved and checked. */
@@ -67,6 +83,11 @@ export interface RunPlan {
   vcpus?: number;
   memoryMiB?: number;
   assets: Assets;
+  /** network is `hako` (hako's CNI network, with ports) or `none` (loopback only). */
+  network: 'hako' | 'none';
+  ports: PortMapping[];
+  hostname: string;
+  etc: { dns: string[]; dnsSearch: string[]; extraHosts: Array<{ name: string; ip: string }> };
 }
 
 /** PlanContext is what planRun needs besides the arguments. */
@@ -106,6 +127,12 @@ export async function planRun(argv: string[], ctx: PlanContext): Promise<RunPlan
   for (const v of volumes) {
     if (!(await stat(v.source).then(() => true, () => false))) throw errorf(Code.NOT_FOUND, `hako run: volume source ${v.source} does not exist`);
   }
+  const network = flagString(p, 'network') ?? 'hako';
+  if (network !== 'hako' && network !== 'none') throw errorf(Code.INVALID_ARGUMENT, `hako run: --network ${JSON.stringify(network)}: want hako or none`);
+  const ports = flagList(p, 'publish').map(parsePublish);
+  if (ports.length > 0 && network === 'none') throw errorf(Code.INVALID_ARGUMENT, 'hako run: --publish needs a network; it cannot be combined with --network none');
+  const hostname = flagString(p, 'hostname') ?? hostnameOf(id);
+  const etc = { dns: flagList(p, 'dns'), dnsSearch: flagList(p, 'dns-search'), extraHosts: flagList(p, 'add-host').map(parseAddHost) };
   const { dir } = sandboxPaths(ctx.config.runtime.stateDir, id);
   if (await stat(dir).then(() => true, () => false)) {
     throw errorf(Code.ALREADY_EXISTS, `hako run: the name ${JSON.stringify(id)} is in use (hako rm ${id} removes that container)`);
@@ -137,9 +164,9 @@ export async function planRun(argv: string[], ctx: PlanContext): Promise<RunPlan
     throw new CliExit(EXIT_NOT_FOUND, `exec: ${JSON.stringify(args[0])}: executable file not found in $PATH (${pathEnv}) of ${image ?? rootfsDir}`);
   }
   const user = await resolveUser(root, imageConfig.user);
-  const spec = defaultSpec({ args, env: fullEnv, cwd, user, terminal: tty, hostname: id.slice(0, 63), volumes });
+  const spec = defaultSpec({ args, env: fullEnv, cwd, user, terminal: tty, hostname, volumes });
   return {
     id, rm: flagBool(p, 'rm'), detach, interactive, tty, image: image ?? `--rootfs ${rootfsDir}`, lower, rootfsDir, spec,
-    vcpus, memoryMiB, assets,
+    vcpus, memoryMiB, assets, network, ports, hostname, etc,
   };
 }

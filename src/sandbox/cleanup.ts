@@ -6,7 +6,7 @@ import { Code, HakoError, errorf } from '../errors/index.js';
 import { nullLogger, type Logger } from '../log/index.js';
 import { killLeftoverVm } from '../hypervisor/qemu/index.js';
 import { unmountAll } from '../storage/index.js';
-import { cleanupNetwork } from './network-record.js';
+import { cleanupNetwork } from './network-cleanup.js';
 import { sandboxPaths } from './paths.js';
 
 /** CleanupOptions configures cleanupSandbox. */

@@ -20,3 +20,4 @@ export { Timings } from './timings.js';
 export type { TimingMark } from './timings.js';
 export type { AgentClient } from '../agent-client/index.js';
 export { OWNER_NODE_FLAGS } from './owner-flags.js';
+export { hostnameOf, parseAddHost, resolvConf, hostsFile } from './etc-files.js';

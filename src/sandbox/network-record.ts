@@ -1,12 +1,11 @@
 // network.json: what a sandbox's owner records about its pod network, so that cleanupSandbox
 // (hako rm, the shim's delete, garbage collection) can undo it when the owner is gone.
 
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, errorf } from '../errors/index.js';
-import type { Logger } from '../log/index.js';
-import { unmirror } from '../network/index.js';
-import { pidAlive, writeJsonAtomic } from './state.js';
+import type { CniRecord } from './pod-cni.js';
+import { writeJsonAtomic } from './state.js';
 
 /** NetworkEndpointRecord is one interface mirrored into the VM. */
 export interface NetworkEndpointRecord {
@@ -25,6 +24,10 @@ export interface NetworkRecord {
   netnsPath?: string;
   holderPid: number;
   endpoints: NetworkEndpointRecord[];
+  /** cni is hako run's attachment to the hako CNI network, for the DEL. */
+  cni?: CniRecord;
+  /** createdNetns is the named namespace hako made for it (/run/netns/hako-<id>), deleted after. */
+  createdNetns?: string;
 }
 
 const MAX_RECORD_BYTES = 256 * 1024;
@@ -53,33 +56,7 @@ export async function readNetworkRecord(dir: string): Promise<NetworkRecord | un
   return r;
 }
 
-/**
- * cleanupNetwork undoes a recorded pod network: the holder (if it outlived its owner) is ended,
- * and in a namespace hako joined, the mirrors and taps are removed. A namespace the holder made
- * goes away with the holder, and takes its taps and filters with it.
- */
-export async function cleanupNetwork(dir: string, log: Logger): Promise<string[]> {
-  const problems: string[] = [];
-  let r: NetworkRecord | undefined;
-  try {
-    r = await readNetworkRecord(dir);
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
-  if (!r) return problems;
-  if (r.netnsPath !== undefined) {
-    for (const ep of r.endpoints) {
-      await unmirror(r.netnsPath, ep.link, ep.tap).catch((err: unknown) => problems.push((err as Error).message));
-    }
-  }
-  if (Number.isInteger(r.holderPid) && r.holderPid > 0 && (await pidAlive(r.holderPid)) && (await isHolder(r.holderPid))) {
-    process.kill(r.holderPid, 'SIGKILL');
-    log.info('ended a leftover network namespace holder', { pid: r.holderPid });
-  }
-  return problems;
-}
-
-async function isHolder(pid: number): Promise<boolean> {
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmdline.split('\0')[0]?.endsWith('/hako-netns') === true;
+/** removeNetworkRecord deletes network.json once everything it names is undone. */
+export async function removeNetworkRecord(dir: string): Promise<void> {
+  await rm(networkRecordPath(dir), { force: true });
 }

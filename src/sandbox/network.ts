@@ -213,11 +213,17 @@ export class SandboxNetwork {
     this.closed = true;
     clearTimeout(this.timer);
     await this.syncing;
+    let clean = true;
     for (const a of this.attached.values()) {
-      await unmirror(this.holder.path, a.record.link, a.record.tap).catch((err: unknown) => this.log.warn('unmirroring', { err }));
+      await unmirror(this.holder.path, a.record.link, a.record.tap).catch((err: unknown) => {
+        clean = false;
+        this.log.warn('unmirroring', { err });
+      });
     }
-    this.attached.clear();
     await this.holder.close();
+    // What is left for cleanupSandbox: nothing of ours in the namespace (unless a step failed).
+    if (clean) this.attached.clear();
+    await this.save({ ...this.record(), holderPid: 0 }).catch(() => {});
   }
 }
 

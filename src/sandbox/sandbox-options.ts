@@ -3,7 +3,7 @@
 import type { HakoConfig } from '../config/index.js';
 import type { Assets } from '../image/index.js';
 import type { Logger } from '../log/index.js';
-import type { NetnsTarget } from '../network/index.js';
+import type { NetnsTarget, PortMapping } from '../network/index.js';
 import type { EtcOptions } from './etc-files.js';
 import type { OciSpec } from './spec.js';
 
@@ -26,6 +26,11 @@ export interface SandboxCreateOptions {
    * mirrored into the VM; with watch, interfaces that arrive later are too. Absent: loopback only.
    */
   network?: { netns: NetnsTarget; watch?: boolean };
+  /**
+   * cni joins hako's own CNI network in a namespace made for the sandbox (hako run), publishing
+   * ports; it replaces network. Everything is undone by stop() and by cleanupSandbox.
+   */
+  cni?: { ports: PortMapping[] };
   /** etc tunes the /etc/hosts and /etc/resolv.conf hako writes for containers that bring none. */
   etc?: Omit<EtcOptions, 'hostname'>;
 }

@@ -15,6 +15,8 @@ import { cleanupSandbox } from './cleanup.js';
 import { Container } from './container.js';
 import type { CreateContainerOptions, SandboxCreateOptions } from './sandbox-options.js';
 import { netnsHelperPath, SandboxNetwork } from './network.js';
+import type { NetworkRecord } from './network-record.js';
+import { attachHakoNetwork } from './pod-cni.js';
 import { sandboxPaths, sandboxesDir, validSandboxId, type SandboxPaths } from './paths.js';
 import type { OciSpec } from './spec.js';
 import { shareSpec } from './container-spec.js';
@@ -139,11 +141,19 @@ export class Sandbox {
     try {
       await writeState(paths.state, state);
       let coldNics: NetTapDevice[] = [];
-      if (opts.network) {
-        net = await SandboxNetwork.open({ helper: netnsHelperPath(), sandboxId: id, target: opts.network.netns, log, signal: opts.signal, dir: paths.dir });
+      let network = opts.network;
+      let extra: Partial<NetworkRecord> | undefined;
+      if (opts.cni) {
+        const attached = await attachHakoNetwork({ config, sandboxId: id, dir: paths.dir, ports: opts.cni.ports, log, signal: opts.signal });
+        network = { netns: { kind: 'join', path: attached.netnsPath } };
+        extra = { cni: attached.record, createdNetns: attached.netnsPath };
+        timings.mark('cni-added');
+      }
+      if (network) {
+        net = await SandboxNetwork.open({ helper: netnsHelperPath(), sandboxId: id, target: network.netns, log, signal: opts.signal, dir: paths.dir, extra });
         state.hostPid = net.hostPid;
         // A namespace made by someone else is complete now: check it and plug it at boot if cold.
-        if (opts.network.netns.kind === 'join') coldNics = await net.coldNics(opts.signal);
+        if (network.netns.kind === 'join') coldNics = await net.coldNics(opts.signal);
         timings.mark('network-ready', { interfaces: coldNics.length });
       }
       const recipe = await sandboxRecipe(config, assets, opts, log);
@@ -172,7 +182,7 @@ export class Sandbox {
         agentVersion: d.agentVersion,
       });
       if (net) {
-        await net.attach(prov.vm, a, { coldPlugged: prov.source === 'cold' ? coldNics : [], watch: opts.network?.watch === true, signal: opts.signal });
+        await net.attach(prov.vm, a, { coldPlugged: prov.source === 'cold' ? coldNics : [], watch: network?.watch === true, signal: opts.signal });
         timings.mark('network-attached');
       }
       const etc = await writeEtcFiles(paths.dir, { ...opts.etc, hostname: opts.hostname ?? hostnameOf(id) }, net?.podAddresses() ?? []);

@@ -12,6 +12,7 @@ export type TimingMark =
   | 'state-loaded'
   | 'vm-adopted'
   | 'agent-ready'
+  | 'cni-added'
   | 'network-ready'
   | 'network-attached'
   | 'sandbox-ready'
