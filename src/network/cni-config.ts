@@ -67,7 +67,7 @@ export function parseConflist(json: string | unknown, source: string): CniConfli
   }
   if (doc.type !== undefined && doc.plugins === undefined) {
     // CNI 1.0.0 removed single-plugin .conf files; say so rather than "plugins missing".
-    throw bad('is a single-plugin configuration (.conf); hako reads configuration lists with a "plugins" array');
+    throw bad('a single-plugin configuration (.conf, dropped by CNI 1.0.0); hako reads configuration lists with a "plugins" array');
   }
   if (!Array.isArray(doc.plugins) || doc.plugins.length === 0) throw bad('"plugins" must be a non-empty array');
   doc.plugins.forEach((p: unknown, i: number) => validatePlugin(p, `${source}: plugins[${i}]`));
