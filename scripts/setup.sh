@@ -70,6 +70,6 @@ bash scripts/setup-cni.sh
 # the hako network does); setup turns it on too, for other configurations (a user's, ptp).
 if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then
   say "enabling net.ipv4.ip_forward (NAT for container networks; not persisted across reboots)"
-  sysctl -qw net.ipv4.ip_forward=1
+  echo 1 >/proc/sys/net/ipv4/ip_forward   # what sysctl -w does, without needing procps
 fi
 say "ready"
