@@ -64,4 +64,12 @@ if ! ctr version >/dev/null 2>&1; then
   for _ in $(seq 1 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
   ctr version >/dev/null 2>&1 || { echo "setup: containerd did not start; see /var/log/hako/containerd.log" >&2; exit 1; }
 fi
+# 6. Networking: `ctr run --cni` finds Debian's plugins and the hako network (scripts/setup-cni.sh).
+bash scripts/setup-cni.sh
+# The bridge plugin turns forwarding on itself when it gives the bridge a gateway (isGateway, as
+# the hako network does); setup turns it on too, for other configurations (a user's, ptp).
+if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then
+  say "enabling net.ipv4.ip_forward (NAT for container networks; not persisted across reboots)"
+  echo 1 >/proc/sys/net/ipv4/ip_forward   # what sysctl -w does, without needing procps
+fi
 say "ready"

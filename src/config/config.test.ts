@@ -24,6 +24,7 @@ test('empty file gives the defaults', () => {
   assert.equal(c.runtime.stateDir, '/run/hako');
   assert.equal(c.runtime.cacheDir, '/var/cache/hako');
   assert.deepEqual(c.hypervisor.kernelParams, []);
+  assert.deepEqual(c.network, { subnet: '10.213.0.0/16', bridge: 'hako0', pluginDirs: ['/opt/cni/bin', '/usr/lib/cni'] });
 });
 
 test('every key has a description and a default that validates', () => {
@@ -51,6 +52,10 @@ state_dir = "/tmp/hako-state"
 [factory]
 template = false
 pool = 3
+[network]
+subnet = "10.77.8.0/22"
+bridge = "hakobr1"
+plugin_dirs = ["/usr/local/cni", "/usr/lib/cni"]
 [log]
 level = "debug"
 `);
@@ -65,13 +70,15 @@ level = "debug"
   assert.equal(c.log.level, 'debug');
   assert.equal(c.factory.template, false);
   assert.equal(c.factory.pool, 3);
+  assert.deepEqual(c.network, { subnet: '10.77.8.0/22', bridge: 'hakobr1', pluginDirs: ['/usr/local/cni', '/usr/lib/cni'] });
   assert.equal(defaultConfig().factory.template, true);
   assert.deepEqual(parseConfig('[hypervisor]\nkernel_params = ["a=1", "b"]').hypervisor.kernelParams, ['a=1', 'b']);
 });
 
 test('unknown keys and sections are rejected by name', () => {
   rejects('[hypervisor]\nmemory = 5', /unknown key hypervisor\.memory\b.*memory_mib/);
-  rejects('[network]\nx = 1', /unknown section \[network\]/);
+  rejects('[networking]\nx = 1', /unknown section \[networking\].*network/);
+  rejects('[network]\nplugin_dir = "/x"', /unknown key network\.plugin_dir\b.*plugin_dirs/);
   rejects('top = 1', /unknown section \[top\]/);
 });
 
@@ -87,6 +94,13 @@ test('bad values are rejected with the key and the reason', () => {
   rejects('[log]\nlevel = "trace"', /log\.level must be one of/);
   rejects('[factory]\ntemplate = "yes"', /factory\.template must be true or false, not "yes"/);
   rejects('[factory]\npool = 65', /factory\.pool must be between 0 and 64/);
+  rejects('[network]\nsubnet = "10.213.0.0"', /network\.subnet must be an IPv4 network in CIDR form/);
+  rejects('[network]\nsubnet = "10.213.0.0/31"', /network\.subnet must be .*prefix \/8 to \/30/);
+  rejects('[network]\nsubnet = "300.1.0.0/16"', /network\.subnet must be an IPv4 network/);
+  rejects('[network]\nsubnet = "10.213.0.1/16"', /network\.subnet has host bits set: the network is 10\.213\.0\.0\/16/);
+  rejects('[network]\nbridge = "a-bridge-name-too-long"', /network\.bridge must be an interface name of 1-15/);
+  rejects('[network]\nbridge = "br/0"', /network\.bridge must be an interface name/);
+  rejects('[network]\nplugin_dirs = ["/opt/cni/bin", "cni"]', /network\.plugin_dirs must hold absolute paths, not "cni"/);
   rejects('hypervisor = 3', /hypervisor must be a table/);
   rejects('[hypervisor\n', /x\.toml: invalid TOML \(line 1/);
 });

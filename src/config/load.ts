@@ -2,6 +2,7 @@
 // validate every value against SCHEMA, fill in defaults, then apply the config.d drop-ins.
 
 import { readdir, readFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { Code, HakoError, errorf } from '../errors/index.js';
@@ -79,10 +80,35 @@ function validateValue(spec: KeySpec, value: unknown, source: string): unknown {
       // A string is split on whitespace; an array must hold words without whitespace.
       const words = typeof value === 'string' ? value.split(/\s+/).filter((w) => w !== '') : value;
       if (!Array.isArray(words) || !words.every((w) => typeof w === 'string' && w !== '' && !/\s/.test(w))) {
-        throw bad('a string or an array of words without whitespace');
+        throw bad(t.absolutePaths ? 'a string or an array of absolute paths without whitespace' : 'a string or an array of words without whitespace');
+      }
+      if (t.absolutePaths) {
+        const relative = words.find((w) => !isAbsolute(w));
+        if (relative !== undefined) throw errorf(Code.INVALID_ARGUMENT, `${name} must hold absolute paths, not ${JSON.stringify(relative)}`);
       }
       return words;
     }
+    case 'ipv4-network': {
+      const want = `an IPv4 network in CIDR form like 10.213.0.0/16 (prefix /${t.minPrefix} to /${t.maxPrefix})`;
+      const m = typeof value === 'string' ? /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(value) : null;
+      const octets = m === null ? [] : m.slice(1, 5).map(Number);
+      const prefix = m === null ? NaN : Number(m[5]);
+      if (m === null || !isIPv4(octets.join('.')) || !(prefix >= t.minPrefix && prefix <= t.maxPrefix)) throw bad(want);
+      const addr = octets.reduce((acc, o) => acc * 256 + o, 0);
+      const size = 2 ** (32 - prefix);
+      if (addr % size !== 0) {
+        const base = addr - (addr % size);
+        const net = [24, 16, 8, 0].map((s) => Math.floor(base / 2 ** s) % 256).join('.');
+        throw errorf(Code.INVALID_ARGUMENT, `${name} has host bits set: the network is ${net}/${prefix}, not ${value as string}`);
+      }
+      return value;
+    }
+    case 'ifname':
+      // IFNAMSIZ is 16 bytes with the terminating NUL; the kernel refuses '/', ':' and whitespace.
+      if (typeof value !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(value) || value === '.' || value === '..') {
+        throw bad('an interface name of 1-15 letters, digits, \'_\', \'.\' or \'-\'');
+      }
+      return value;
   }
 }
 
@@ -145,7 +171,13 @@ export function renderSchema(): string {
     }
     const t = spec.type;
     const type =
-      t.kind === 'enum' ? t.values.join('|') : t.kind === 'integer' ? `integer ${t.min}..${t.max}` : t.kind === 'words' ? 'string or array of words' : t.kind === 'boolean' ? 'true|false' : 'string';
+      t.kind === 'enum' ? t.values.join('|')
+        : t.kind === 'integer' ? `integer ${t.min}..${t.max}`
+          : t.kind === 'words' ? (t.absolutePaths ? 'array of absolute paths' : 'string or array of words')
+            : t.kind === 'boolean' ? 'true|false'
+              : t.kind === 'ipv4-network' ? `IPv4 CIDR /${t.minPrefix}../${t.maxPrefix}`
+                : t.kind === 'ifname' ? 'interface name'
+                  : 'string';
     out.push(`# ${spec.description} (${type})`);
     out.push(`${spec.key} = ${JSON.stringify(spec.default)}`);
   }

@@ -28,6 +28,14 @@ export interface HakoConfig {
     /** pool is how many warm VMs `hako factory serve` keeps ready. */
     pool: number;
   };
+  network: {
+    /** subnet is the IPv4 range of the hako CNI network (`hako run`, and `ctr run --cni` after setup). */
+    subnet: string;
+    /** bridge is the host bridge of that network. */
+    bridge: string;
+    /** pluginDirs are searched in order for the CNI plugin executables. */
+    pluginDirs: string[];
+  };
   log: {
     level: 'debug' | 'info' | 'warn' | 'error';
   };
@@ -39,7 +47,9 @@ export type KeyType =
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'integer'; min: number; max: number }
   | { kind: 'boolean' }
-  | { kind: 'words' };
+  | { kind: 'words'; absolutePaths?: boolean }
+  | { kind: 'ipv4-network'; minPrefix: number; maxPrefix: number }
+  | { kind: 'ifname' };
 
 /** KeySpec describes one configuration key. */
 export interface KeySpec {
@@ -120,6 +130,25 @@ export const SCHEMA: readonly KeySpec[] = [
     // Each warm VM holds its own QEMU (about 80 MiB when idle): a few are enough to absorb bursts.
     type: { kind: 'integer', min: 0, max: 64 }, default: 0,
     description: 'warm VMs that `hako factory serve` keeps restored and ready to hand out',
+  },
+  {
+    section: 'network', key: 'subnet', prop: 'subnet',
+    // Inside 10/8, away from the ranges other tools default to (docker 172.17/16, podman
+    // 10.88/16, k3s 10.42/16, flannel 10.244/16). host-local takes .1 as the gateway, so a /30
+    // holds one container.
+    type: { kind: 'ipv4-network', minPrefix: 8, maxPrefix: 30 }, default: '10.213.0.0/16',
+    description: 'IPv4 subnet of the hako CNI network; it must not overlap an address of the host',
+  },
+  {
+    section: 'network', key: 'bridge', prop: 'bridge',
+    type: { kind: 'ifname' }, default: 'hako0',
+    description: 'host bridge of the hako CNI network, shared by `hako run` and `ctr run --cni` containers',
+  },
+  {
+    section: 'network', key: 'plugin_dirs', prop: 'pluginDirs',
+    // ctr and most runtimes look in /opt/cni/bin; Debian's containernetworking-plugins installs to /usr/lib/cni.
+    type: { kind: 'words', absolutePaths: true }, default: ['/opt/cni/bin', '/usr/lib/cni'],
+    description: 'directories searched in order for CNI plugin executables',
   },
   {
     section: 'log', key: 'level', prop: 'level',
