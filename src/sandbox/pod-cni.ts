@@ -62,8 +62,10 @@ export async function attachHakoNetwork(o: { config: HakoConfig; sandboxId: stri
     const conflicts = findPortConflicts(o.ports, taken.map((t) => t.mapping));
     if (conflicts.length > 0) {
       const c = conflicts[0]!;
-      const owner = taken.find((t) => t.mapping === c.taken)?.sandbox ?? '?';
-      throw errorf(Code.ALREADY_EXISTS, `port ${formatPortMapping(c.wanted)} is already published by container ${owner}`);
+      const owner = taken.find((t) => t.mapping === c.other)?.sandbox;
+      throw errorf(Code.ALREADY_EXISTS, owner !== undefined
+        ? `port ${formatPortMapping(c.wanted)} is already published by container ${owner}`
+        : `port ${formatPortMapping(c.wanted)} is published twice by this run`);
     }
     for (const m of o.ports) await ensureHostPortFree(m, { signal: o.signal });
     await writeNetworkRecord(o.dir, { version: 1, holderPid: 0, endpoints: [], cni: record, createdNetns: netnsPath });
