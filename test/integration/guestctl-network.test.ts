@@ -111,6 +111,16 @@ test('AddARPNeighbors sets permanent entries and replaces existing ones', async 
   assert.deepEqual(neigh.map((n) => [n.dst, n.lladdr, n.state.join(',')]).sort(), [['10.250.9.1', 'aa:bb:cc:dd:ee:02', 'PERMANENT'], ['2001:db8:9::1', 'aa:bb:cc:dd:ee:03', 'PERMANENT']]);
 });
 
+test('a repeated UpdateInterface with the same addresses keeps the routes and neighbours', async () => {
+  await net.updateInterface({ name: 'eth0', hwAddr: mac, mtu: 1400, addresses: [{ address: '2001:DB8:9:0::2', prefixLen: 64 }, { address: '10.250.9.2', prefixLen: 24 }] });
+  assert.ok(ipJson<IpRoute[]>('route', 'show').some((r) => r.dst === 'default' && r.gateway === '10.250.9.1'), 'the default route stays');
+  assert.equal(ipJson<Array<{ dst: string; state: string[] }>>('neigh', 'show', 'dev', 'eth0').filter((x) => x.state.includes('PERMANENT')).length, 2, 'the neighbours stay');
+  // Replacing the last IPv4 address is what drops them (the kernel's doing).
+  await net.updateInterface({ name: 'eth0', hwAddr: mac, mtu: 1400, addresses: [{ address: '10.250.9.3', prefixLen: 24 }] });
+  assert.deepEqual(ipJson<Array<{ addr_info: Array<{ local: string; scope: string }> }>>('addr', 'show', 'dev', 'eth0')[0]!.addr_info.filter((a) => a.scope === 'global').map((a) => a.local), ['10.250.9.3']);
+  assert.ok(!ipJson<IpRoute[]>('route', 'show').some((r) => r.dst === 'default'));
+});
+
 test('the kernel\'s refusals come back with their codes and text', async () => {
   await assert.rejects(net.updateRoutes([{ dest: '10.9.0.0/16', gateway: '10.99.0.1', device: 'eth0', source: '', scope: 0 }]),
     (e: unknown) => e instanceof HakoError && e.code === Code.FAILED_PRECONDITION && /routes\[0\].*Network is unreachable/.test(e.message));

@@ -53,14 +53,14 @@ test('NetCtl writes the documented request lines and reads dumps to the final ok
   await net.addRoute({ dest: '10.1.0.0', prefixLen: 16, gateway: '', source: '10.0.0.2', scope: 253, index: 3 });
   await net.setNeighbor(3, '10.0.0.1', 'aa:bb:cc:dd:ee:ff');
   await net.flushRoutes(3);
-  await net.flushAddresses(3);
+  await net.deleteAddress(3, '2001:db8::2', 64);
   await net.linkDown(3);
   await net.linkUp(3);
   ctl.close();
   const { readFileSync } = await import('node:fs');
   assert.deepEqual(readFileSync(join(dir, 'lines.log'), 'utf8').trim().split('\n'), [
     'links ', 'routes ', 'linkname 3 eth0', 'linkmtu 3 1400', 'addradd 3 10.0.0.2 24', 'routeadd 0.0.0.0 0 10.0.0.1 - 0 3',
-    'routeadd 10.1.0.0 16 - 10.0.0.2 253 3', 'neighset 3 10.0.0.1 aa:bb:cc:dd:ee:ff', 'routeflush 3', 'addrflush 3', 'linkdown 3', 'linkup 3',
+    'routeadd 10.1.0.0 16 - 10.0.0.2 253 3', 'neighset 3 10.0.0.1 aa:bb:cc:dd:ee:ff', 'routeflush 3', 'addrdel 3 2001:db8::2 64', 'linkdown 3', 'linkup 3',
   ]);
 });
 

@@ -11,6 +11,8 @@ export const IFF_UP = 0x1;
 export const RTPROT_KERNEL = 2;
 /** RTN_UNICAST is the type of an ordinary route (others: local, blackhole, multicast, ...). */
 export const RTN_UNICAST = 1;
+/** IFAPROT_KERNEL_LO marks the loopback addresses the kernel made. */
+export const IFAPROT_KERNEL_LO = 1;
 /** IFAPROT_KERNEL_LL marks an IPv6 link-local address the kernel made when the link came up. */
 export const IFAPROT_KERNEL_LL = 3;
 
@@ -119,8 +121,8 @@ export interface NetOps {
   linkDown(index: number): Promise<void>;
   rename(index: number, name: string): Promise<void>;
   setMtu(index: number, mtu: number): Promise<void>;
-  flushAddresses(index: number): Promise<void>;
   addAddress(index: number, address: string, prefixLen: number): Promise<void>;
+  deleteAddress(index: number, address: string, prefixLen: number): Promise<void>;
   flushRoutes(index: number): Promise<void>;
   addRoute(r: RouteSpec): Promise<void>;
   setNeighbor(index: number, ip: string, mac: string): Promise<void>;
@@ -153,14 +155,14 @@ export class NetCtl implements NetOps {
     await this.ctl.call('linkmtu', [String(index), String(mtu)]);
   }
 
-  /** flushAddresses deletes the link's addresses but the kernel's own (IPv6 link-local, loopback). */
-  async flushAddresses(index: number): Promise<void> {
-    await this.ctl.call('addrflush', [String(index)]);
-  }
-
   /** addAddress adds address/prefixLen to the link. */
   async addAddress(index: number, address: string, prefixLen: number): Promise<void> {
     await this.ctl.call('addradd', [String(index), address, String(prefixLen)]);
+  }
+
+  /** deleteAddress deletes address/prefixLen from the link (one already gone is no error). */
+  async deleteAddress(index: number, address: string, prefixLen: number): Promise<void> {
+    await this.ctl.call('addrdel', [String(index), address, String(prefixLen)]);
   }
 
   /** flushRoutes deletes the main table's routes out of the link but the kernel's link routes. */

@@ -58,9 +58,14 @@ class FakeKernel implements NetOps {
     await this.step(`mtu ${i} ${mtu}`);
     this.link(i).mtu = mtu;
   }
-  async flushAddresses(i: number) {
-    await this.step(`addrflush ${i}`);
-    this.addrs = this.addrs.filter((a) => a.index !== i || a.proto === IFAPROT_KERNEL_LL);
+  async deleteAddress(i: number, address: string, prefixLen: number) {
+    await this.step(`addrdel ${i} ${address}/${prefixLen}`);
+    this.addrs = this.addrs.filter((a) => a.index !== i || a.address !== address || a.prefixLen !== prefixLen);
+    // As Linux does: with its last IPv4 address a link loses its IPv4 routes and neighbours.
+    if (!address.includes(':') && !this.addrs.some((a) => a.index === i && !a.address.includes(':'))) {
+      this.table = this.table.filter((r) => r.index !== i || r.family === 6);
+      this.neighbors = this.neighbors.filter((nb) => !nb.startsWith(`${i} `));
+    }
   }
   async addAddress(i: number, address: string, prefixLen: number) {
     await this.step(`addr ${i} ${address}/${prefixLen}`);
@@ -117,7 +122,7 @@ test('updateInterface renames, sets the MTU, replaces the addresses, sets the li
   const { k, net } = setup();
   k.addrs.push({ index: 2, address: '192.168.9.9', prefixLen: 24, proto: 0 });
   const got = await net.updateInterface(want);
-  assert.deepEqual(k.calls, ['rename 2 eth1', 'mtu 2 1400', 'addrflush 2', 'addr 2 10.250.1.2/24', 'addr 2 2001:db8::2/64', 'up 2']);
+  assert.deepEqual(k.calls, ['rename 2 eth1', 'mtu 2 1400', 'addrdel 2 192.168.9.9/24', 'addr 2 10.250.1.2/24', 'addr 2 2001:db8::2/64', 'up 2']);
   // The kernel's link-local address is not reported.
   assert.deepEqual(got, { name: 'eth1', hwAddr: MAC, mtu: 1400, addresses: [{ address: '10.250.1.2', prefixLen: 24 }, { address: '2001:db8::2', prefixLen: 64 }] });
 });
@@ -129,7 +134,22 @@ test('an up link is set down before it is renamed; an unchanged name and MTU are
   assert.deepEqual(k.calls.slice(0, 2), ['down 2', 'rename 2 eth1']);
   k.calls = [];
   await net.updateInterface({ ...want, addresses: [] });
-  assert.deepEqual(k.calls, ['addrflush 2', 'up 2']);
+  assert.deepEqual(k.calls, ['addrdel 2 10.250.1.2/24', 'addrdel 2 2001:db8::2/64', 'up 2']);
+});
+
+test('a repeated UpdateInterface changes only what differs, so routes and neighbours stay', async () => {
+  const { k, net } = setup();
+  await net.updateInterface(want);
+  await net.updateRoutes([{ dest: '', gateway: '10.250.1.1', device: 'eth1', source: '', scope: 0 }]);
+  await net.addNeighbors([{ ipAddress: '10.250.1.1', device: 'eth1', llAddress: 'aa:bb:cc:dd:ee:ff', state: 0 }]);
+  k.calls = [];
+  await net.updateInterface({ ...want, hwAddr: MAC, addresses: [{ address: '2001:DB8:0::2', prefixLen: 64 }, { address: '10.250.1.2', prefixLen: 24 }] });
+  assert.deepEqual(k.calls, ['up 2'], 'the same addresses (in another order and spelling) are left alone');
+  assert.ok(k.table.some((r) => r.gateway === '10.250.1.1'));
+  assert.deepEqual(k.neighbors, ['2 10.250.1.1 aa:bb:cc:dd:ee:ff']);
+  k.calls = [];
+  await net.updateInterface({ ...want, addresses: [{ address: '10.250.1.3', prefixLen: 24 }] });
+  assert.deepEqual(k.calls, ['addrdel 2 10.250.1.2/24', 'addrdel 2 2001:db8::2/64', 'addr 2 10.250.1.3/24', 'up 2']);
 });
 
 test('a name another link has is ALREADY_EXISTS, and nothing is changed', async () => {

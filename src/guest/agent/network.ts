@@ -4,8 +4,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Code, HakoError } from '../../errors/index.js';
 import type { Logger } from '../../log/index.js';
-import { checkInterface, checkNeighbors, checkRoutes, type RouteConfig } from './net-args.js';
-import { IFAPROT_KERNEL_LL, IFF_UP, RTN_UNICAST, RTPROT_KERNEL, type AddrInfo, type LinkInfo, type NetOps, type RouteInfo } from './net-ctl.js';
+import { addressBytes, checkInterface, checkNeighbors, checkRoutes, type IpAddress, type RouteConfig } from './net-args.js';
+import { IFAPROT_KERNEL_LL, IFAPROT_KERNEL_LO, IFF_UP, RTN_UNICAST, RTPROT_KERNEL, type AddrInfo, type LinkInfo, type NetOps, type RouteInfo } from './net-ctl.js';
 
 /** LINK_WAIT_MS bounds UpdateInterface's wait for a hot-plugged NIC to appear (PCI probe, driver). */
 export const LINK_WAIT_MS = 10_000;
@@ -40,7 +40,9 @@ export class GuestNetwork {
 
   /**
    * updateInterface waits (up to linkWaitMs) for the link with the interface's MAC, names it,
-   * sets its MTU, replaces its addresses and sets it up; it returns the link as read back.
+   * sets its MTU, replaces its addresses (not the kernel's IPv6 link-local one) and sets it up;
+   * it returns the link as read back. Renaming a link that is up sets it down first, which
+   * drops its routes and neighbour entries: UpdateRoutes and AddARPNeighbors come after.
    */
   async updateInterface(req: Parameters<typeof checkInterface>[0], signal?: AbortSignal): Promise<GuestInterface> {
     const want = checkInterface(req);
@@ -59,8 +61,7 @@ export class GuestNetwork {
         await step(`renaming ${link.name}`, () => this.net.rename(link.index, want.name));
       }
       if (want.mtu !== 0 && want.mtu !== link.mtu) await step(`setting the MTU to ${want.mtu}`, () => this.net.setMtu(link.index, want.mtu));
-      await step('removing the old addresses', () => this.net.flushAddresses(link.index));
-      for (const a of want.addresses) await step(`adding ${a.address}/${a.prefixLen}`, () => this.net.addAddress(link.index, a.address, a.prefixLen));
+      await this.replaceAddresses(link.index, want.addresses, step);
       await step('setting the link up', () => this.net.linkUp(link.index));
       this.configured.add(link.index);
       const [after] = await this.interfaces((l) => l.index === link.index);
@@ -131,6 +132,26 @@ export class GuestNetwork {
    */
   listRoutes(): Promise<GuestRoute[]> {
     return this.serial(() => this.routes());
+  }
+
+  /**
+   * replaceAddresses leaves the link with exactly the wanted addresses, changing only what
+   * differs: deleting a link's last IPv4 address makes the kernel drop every IPv4 route and
+   * neighbour entry of the link, so a repeated UpdateInterface must not delete and re-add.
+   */
+  private async replaceAddresses(index: number, want: IpAddress[], step: (what: string, fn: () => Promise<void>) => Promise<void>): Promise<void> {
+    const key = (address: string, prefixLen: number): string => `${addressBytes(address).join('.')}/${prefixLen}`;
+    const ours = async (): Promise<AddrInfo[]> => (await this.net.addresses()).filter((a) => a.index === index && a.proto !== IFAPROT_KERNEL_LL && a.proto !== IFAPROT_KERNEL_LO);
+    const wanted = new Set(want.map((a) => key(a.address, a.prefixLen)));
+    let have = await ours();
+    const stale = have.filter((a) => !wanted.has(key(a.address, a.prefixLen)));
+    for (const a of stale) await step(`removing ${a.address}/${a.prefixLen}`, () => this.net.deleteAddress(index, a.address, a.prefixLen));
+    // Deleting an IPv4 primary address can take secondaries with it: look again.
+    if (stale.length > 0) have = await ours();
+    const present = new Set(have.map((a) => key(a.address, a.prefixLen)));
+    for (const a of want) {
+      if (!present.has(key(a.address, a.prefixLen))) await step(`adding ${a.address}/${a.prefixLen}`, () => this.net.addAddress(index, a.address, a.prefixLen));
+    }
   }
 
   private async interfaces(which: (l: LinkInfo) => boolean): Promise<GuestInterface[]> {

@@ -146,7 +146,7 @@ int net_linkmtu(char **w, int n)
 	return set_link(index, 0, 0, IFLA_MTU, &v, sizeof v);
 }
 
-/* flush_entry is what deleting one dumped address or route needs. */
+/* flush_entry is what deleting one dumped route needs. */
 struct flush_entry {
 	struct ip dst, gw;
 	unsigned char plen, tos, protocol, type;
@@ -169,33 +169,20 @@ static int keep(struct flush_ctx *c, const struct flush_entry *e)
 	return 0;
 }
 
-static int collect_addr(const struct nlmsghdr *h, void *ctx)
+int net_addrdel(char **w, int n)
 {
-	struct flush_ctx *c = ctx;
-	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
-	const struct rtattr *tb[IFA_PROTO + 1];
-	if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof *ifa) || (int)ifa->ifa_index != c->index)
-		return 0;
-	nl_attrs(tb, IFA_PROTO, IFA_RTA(ifa), (int)IFA_PAYLOAD(h));
-	unsigned int proto = nl_attr_u8(tb[IFA_PROTO], 0);
-	/* The kernel's own addresses (IPv6 link-local, loopback) stay, as its link routes do. */
-	if (proto == IFAPROT_KERNEL_LL || proto == IFAPROT_KERNEL_LO)
-		return 0;
-	struct flush_entry e = { .plen = ifa->ifa_prefixlen };
-	if (!nl_attr_ip(tb[IFA_LOCAL] != NULL ? tb[IFA_LOCAL] : tb[IFA_ADDRESS], ifa->ifa_family, &e.dst))
-		return 0;
-	return keep(c, &e);
-}
-
-static int delete_addr(int index, const struct flush_entry *e)
-{
-	struct ifaddrmsg ifa = { .ifa_family = (unsigned char)e->dst.family, .ifa_prefixlen = e->plen, .ifa_index = (unsigned)index };
+	int index;
+	struct ip ip;
+	unsigned char plen;
+	if (n != 4 || parse_index(w[1], &index) || parse_ip(w[2], 0, &ip) || parse_plen(w[3], &ip, &plen))
+		return EINVAL;
+	struct ifaddrmsg ifa = { .ifa_family = (unsigned char)ip.family, .ifa_prefixlen = plen, .ifa_index = (unsigned)index };
 	struct nl_req r;
 	nl_begin(&r, RTM_DELADDR, 0, &ifa, sizeof ifa);
-	if (nl_attr(&r, e->dst.family == AF_INET ? IFA_LOCAL : IFA_ADDRESS, e->dst.bytes, e->dst.len) != 0)
+	if (nl_attr(&r, ip.family == AF_INET ? IFA_LOCAL : IFA_ADDRESS, ip.bytes, ip.len) != 0)
 		return ENOBUFS;
 	int err = nl_talk(&r);
-	/* Deleting an IPv4 primary address takes its secondaries with it. */
+	/* Gone already: deleting an IPv4 primary address takes its secondaries with it. */
 	return err == EADDRNOTAVAIL ? 0 : err;
 }
 
@@ -243,43 +230,29 @@ static int delete_route(int index, const struct flush_entry *e)
 	return err == ESRCH ? 0 : err;
 }
 
-/* flush dumps, collects and deletes in rounds until nothing is left (or FLUSH_ROUNDS pass). */
-static int flush(int index, int type, const void *hdr, size_t hdrlen, nl_dump_fn collect, int (*del)(int, const struct flush_entry *))
+/* net_routeflush dumps, collects and deletes in rounds until nothing is left (or FLUSH_ROUNDS pass). */
+int net_routeflush(char **w, int n)
 {
 	static struct flush_ctx c;
+	int index;
+	if (n != 2 || parse_index(w[1], &index))
+		return EINVAL;
+	struct rtmsg rt = { .rtm_family = AF_UNSPEC };
 	for (int round = 0; round < FLUSH_ROUNDS; round++) {
 		c.index = index;
 		c.count = 0;
 		c.more = 0;
-		int err = nl_dump(type, hdr, hdrlen, collect, &c);
+		int err = nl_dump(RTM_GETROUTE, &rt, sizeof rt, collect_route, &c);
 		if (err != 0)
 			return err;
 		for (int i = 0; i < c.count; i++) {
-			if ((err = del(index, &c.e[i])) != 0)
+			if ((err = delete_route(index, &c.e[i])) != 0)
 				return err;
 		}
 		if (!c.more)
 			return 0;
 	}
 	return E2BIG;
-}
-
-int net_addrflush(char **w, int n)
-{
-	int index;
-	if (n != 2 || parse_index(w[1], &index))
-		return EINVAL;
-	struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
-	return flush(index, RTM_GETADDR, &ifa, sizeof ifa, collect_addr, delete_addr);
-}
-
-int net_routeflush(char **w, int n)
-{
-	int index;
-	if (n != 2 || parse_index(w[1], &index))
-		return EINVAL;
-	struct rtmsg rt = { .rtm_family = AF_UNSPEC };
-	return flush(index, RTM_GETROUTE, &rt, sizeof rt, collect_route, delete_route);
 }
 
 int net_addradd(char **w, int n)

@@ -13,10 +13,6 @@
 #ifndef IFA_PROTO
 #define IFA_PROTO 11
 #endif
-#ifndef IFAPROT_KERNEL_LO
-#define IFAPROT_KERNEL_LO 1
-#define IFAPROT_KERNEL_LL 3
-#endif
 
 /* parse_u64 reads a decimal number no larger than max; -1 when s is not one. */
 int parse_u64(const char *s, unsigned long long max, unsigned long long *out);
@@ -31,7 +27,7 @@ int net_linkup(char **w, int n);
 int net_linkdown(char **w, int n);
 int net_linkname(char **w, int n);
 int net_linkmtu(char **w, int n);
-int net_addrflush(char **w, int n);
+int net_addrdel(char **w, int n);
 int net_addradd(char **w, int n);
 int net_routeflush(char **w, int n);
 int net_routeadd(char **w, int n);

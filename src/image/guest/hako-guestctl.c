@@ -18,9 +18,8 @@
  *   linkup IDX / linkdown IDX          set IFF_UP / clear it
  *   linkname IDX NAME                  rename (NAME: 1-15 of [A-Za-z0-9_.-]; the link must be down)
  *   linkmtu IDX MTU                    set the MTU (68..65535)
- *   addrflush IDX                      delete the link's addresses but the kernel's own (IPv6
- *                                      link-local, loopback: ifa_proto kernel_ll / kernel_lo)
  *   addradd IDX ADDR PLEN              add an address (IPv4 with its broadcast; IPv6 without DAD)
+ *   addrdel IDX ADDR PLEN              delete an address (one already gone is no error)
  *   routeflush IDX                     delete the main table's routes out of IDX but those of
  *                                      protocol kernel (the link routes of its addresses)
  *   routeadd DST PLEN GW SRC SCOPE IDX add or replace a main-table unicast route, protocol static;
@@ -165,7 +164,7 @@ static const struct {
 	{ "linkdown", net_linkdown },
 	{ "linkname", net_linkname },
 	{ "linkmtu", net_linkmtu },
-	{ "addrflush", net_addrflush },
+	{ "addrdel", net_addrdel },
 	{ "addradd", net_addradd },
 	{ "routeflush", net_routeflush },
 	{ "routeadd", net_routeadd },
