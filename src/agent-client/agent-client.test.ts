@@ -2,44 +2,9 @@
 // validation, timeouts on ordinary calls, cancellable long polls, UNAVAILABLE on close.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Duplex } from 'node:stream';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, HakoError } from '../errors/index.js';
-import { Agent } from '../protocols/generated/hako/agent_pb.js';
-import { registerService, Server, type ServiceImpl } from '../ttrpc/index.js';
-import { AgentClient } from './agent-client.js';
-
-/** duplexPair returns two connected in-memory Duplex ends. */
-function duplexPair(): [Duplex, Duplex] {
-  let a: Duplex;
-  let b: Duplex;
-  const mk = (peer: () => Duplex) => new Duplex({
-    read() {},
-    write(chunk, _enc, cb) {
-      peer().push(chunk);
-      cb();
-    },
-    final(cb) {
-      peer().push(null);
-      cb();
-    },
-    destroy(err, cb) {
-      peer().destroy();
-      cb(err);
-    },
-  });
-  a = mk(() => b);
-  b = mk(() => a);
-  return [a, b];
-}
-
-function fake(impl: ServiceImpl<typeof Agent>, callTimeoutMs = 2_000): { client: AgentClient; hostEnd: Duplex; guestEnd: Duplex } {
-  const server = new Server();
-  registerService(server, Agent, impl);
-  const [hostEnd, guestEnd] = duplexPair();
-  server.serve(guestEnd);
-  return { client: new AgentClient(hostEnd, { callTimeoutMs }), hostEnd, guestEnd };
-}
+import { fakeAgent as fake } from '../../test/lib/fake-agent.js';
 
 async function rejectsWith(p: Promise<unknown>, code: Code, re?: RegExp): Promise<void> {
   await assert.rejects(p, (err: unknown) => {

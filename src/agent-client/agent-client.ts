@@ -8,6 +8,10 @@ import { Agent } from '../protocols/generated/hako/agent_pb.js';
 import { Client, createClient, type ServiceClient } from '../ttrpc/index.js';
 import { dialWithRetry } from './connect.js';
 import {
+  checkInterfaces, checkRoutes, checkUpdatedInterface, interfaceRequest, neighborsRequest, routesRequest,
+  type GuestInterface, type GuestNeighbor, type GuestRoute,
+} from './network.js';
+import {
   checkBigRange, checkContainerId, checkExitStatus, checkPid, checkPids, checkRead, checkString, checkTimestamp,
   checkWriteLen, encodeJson, invalidReply, MAX_READ_LEN,
 } from './validate.js';
@@ -279,6 +283,42 @@ export class AgentClient {
       if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new HakoError(Code.INVALID_ARGUMENT, `invalid window size ${rows}x${cols}`);
     }
     await this.call('TtyWinResize', () => this.agent.ttyWinResize({ containerId, execId, rows, cols }, this.opts(opts)));
+  }
+
+  /**
+   * updateInterface configures the guest NIC whose MAC is i.hwAddr (waiting up to 10 s for it to
+   * appear): name, MTU (0: as is), exactly i.addresses, link up. It answers the NIC as read back.
+   */
+  async updateInterface(i: GuestInterface, opts?: AgentCallOptions): Promise<GuestInterface> {
+    const m = 'UpdateInterface';
+    const r = await this.call(m, () => this.agent.updateInterface({ interface: interfaceRequest(i) }, this.opts(opts)));
+    return checkUpdatedInterface(m, i, r);
+  }
+
+  /**
+   * updateRoutes replaces the main-table routes of the devices named and of every interface
+   * updateInterface configured (the kernel's link routes stay); it answers listRoutes.
+   */
+  async updateRoutes(routes: GuestRoute[], opts?: AgentCallOptions): Promise<GuestRoute[]> {
+    const r = await this.call('UpdateRoutes', () => this.agent.updateRoutes({ routes: { routes: routesRequest(routes) } }, this.opts(opts)));
+    return checkRoutes('UpdateRoutes', r.routes);
+  }
+
+  /** listInterfaces answers every guest link with its addresses (not the kernel's own IPv6 link-local ones). */
+  async listInterfaces(opts?: AgentCallOptions): Promise<GuestInterface[]> {
+    const r = await this.call('ListInterfaces', () => this.agent.listInterfaces({}, this.opts(opts)));
+    return checkInterfaces('ListInterfaces', r.interfaces);
+  }
+
+  /** listRoutes answers the guest's main-table IPv4 and IPv6 unicast routes. */
+  async listRoutes(opts?: AgentCallOptions): Promise<GuestRoute[]> {
+    const r = await this.call('ListRoutes', () => this.agent.listRoutes({}, this.opts(opts)));
+    return checkRoutes('ListRoutes', r.routes);
+  }
+
+  /** addArpNeighbors adds or replaces permanent neighbour entries (after updateInterface: a link going down drops them). */
+  async addArpNeighbors(neighbors: GuestNeighbor[], opts?: AgentCallOptions): Promise<void> {
+    await this.call('AddARPNeighbors', () => this.agent.addARPNeighbors({ neighbors: neighborsRequest(neighbors) }, this.opts(opts)));
   }
 
   private async readStream(m: 'ReadStdout' | 'ReadStderr', containerId: string, execId: string, maxLen: number, opts?: AgentCallOptions): Promise<{ data: Uint8Array; eof: boolean }> {

@@ -37,15 +37,16 @@ const PTY_SOURCE = 'hako-pty.c';
 
 /**
  * GUEST_CTL_PATH is hako-guestctl, the agent's co-process for the system calls Node cannot make
- * (clock_settime, the RNG reseed ioctls, mount), compiled like hako-pty.
+ * (clock_settime, the RNG reseed ioctls, mount, rtnetlink), compiled like hako-pty.
  */
 export const GUEST_CTL_PATH = '/usr/bin/hako-guestctl';
-const CTL_SOURCE = 'hako-guestctl.c';
+/** GUESTCTL_SOURCES are hako-guestctl's files in src/image/guest: the C files, then its header. */
+export const GUESTCTL_SOURCES = ['hako-guestctl.c', 'guestctl-netlink.c', 'guestctl-net.c', 'guestctl-dump.c', 'guestctl.h'] as const;
 
-/** GUEST_HELPERS are the C helpers compiled into the image: source file and guest path. */
+/** GUEST_HELPERS are the C helpers compiled into the image: source files (headers too) and guest path. */
 const GUEST_HELPERS = [
-  { source: PTY_SOURCE, guest: GUEST_PTY_PATH },
-  { source: CTL_SOURCE, guest: GUEST_CTL_PATH },
+  { sources: [PTY_SOURCE], guest: GUEST_PTY_PATH },
+  { sources: GUESTCTL_SOURCES, guest: GUEST_CTL_PATH },
 ] as const;
 
 const INIT_FILES = [
@@ -120,7 +121,7 @@ export async function rootInputs(opts: RootInputOptions = {}): Promise<RootInput
     parts.push({ label: 'snapshot-qemu', value: await binaryIdentity(qemuBinary) });
   }
   for (const f of INIT_FILES) parts.push({ label: `init:${f.name}`, value: await readFile(join(guestFilesDir(), f.name), 'utf8') });
-  for (const h of GUEST_HELPERS) parts.push({ label: h.source, value: await readFile(join(guestFilesDir(), h.source), 'utf8') });
+  for (const source of GUEST_HELPERS.flatMap((h) => h.sources)) parts.push({ label: source, value: await readFile(join(guestFilesDir(), source), 'utf8') });
   for (const path of [...Object.values(GUEST_BINARIES), ...libraries]) parts.push({ label: 'file', value: await fileIdentity(path) });
   return { agentFile, snapshotEntry, snapshotAccel, qemuBinary, libraries, hash: keyOf(parts) };
 }
@@ -287,7 +288,8 @@ async function stageRoot(dir: string, inputs: RootInputs, signal?: AbortSignal):
   if (inputs.snapshotEntry !== undefined) await put(inputs.snapshotEntry, GUEST_SNAPSHOT_ENTRY_PATH.slice(1), 0o644);
   await write(GUEST_AGENT_CONF_PATH.slice(1), agentConf());
   for (const h of GUEST_HELPERS) {
-    await run(['gcc', '-static', '-Os', '-s', '-Wall', '-o', join(dir, h.guest.slice(1)), join(guestFilesDir(), h.source)], { timeoutMs: 120_000, signal });
+    const cFiles = h.sources.filter((f) => f.endsWith('.c')).map((f) => join(guestFilesDir(), f));
+    await run(['gcc', '-static', '-Os', '-s', '-Wall', '-o', join(dir, h.guest.slice(1)), ...cFiles], { timeoutMs: 120_000, signal });
     entries++;
   }
   for (const f of INIT_FILES) await put(join(guestFilesDir(), f.name), f.guest.slice(1), f.mode);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Code, HakoError } from '../../src/errors/index.js';
 import { nullLogger } from '../../src/log/index.js';
 import { guestFilesDir } from '../../src/image/paths.js';
+import { GUESTCTL_SOURCES } from '../../src/image/root-image.js';
 import { GuestCtl } from '../../src/guest/agent/guestctl.js';
 import { reseedRandom, setGuestDateTime } from '../../src/guest/agent/sandbox-setup.js';
 
@@ -20,7 +21,8 @@ let bin = '';
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hako-guestctl-'));
   bin = join(dir, 'hako-guestctl');
-  execFileSync('gcc', ['-static', '-Os', '-Wall', '-Werror', '-o', bin, join(guestFilesDir(), 'hako-guestctl.c')]);
+  const cFiles = GUESTCTL_SOURCES.filter((f) => f.endsWith('.c')).map((f) => join(guestFilesDir(), f));
+  execFileSync('gcc', ['-static', '-Os', '-Wall', '-Werror', '-o', bin, ...cFiles]);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

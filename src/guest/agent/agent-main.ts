@@ -14,6 +14,8 @@ import { OomWatcher } from './oom-watch.js';
 import { AGENT_PORT_NAME, findPort, PortChannel } from './port-channel.js';
 import { PortSocketChannel } from './port-socket.js';
 import { SandboxSetup } from './sandbox-setup.js';
+import { NetCtl } from './net-ctl.js';
+import { GuestNetwork } from './network.js';
 
 /** kernelParam returns a hako.* parameter from the kernel command line. */
 function kernelParam(name: string): string | undefined {
@@ -86,7 +88,7 @@ export function runAgent(opts: { startedFrom: AgentStart }): void {
     const ptyHelper = findPtyHelper();
     const containers = new ContainerManager({ log, oom, shareReady: () => sandbox.shareReady(), ptyHelper });
     const server = new Server({ log: log.child({ subsystem: 'ttrpc' }) });
-    registerService(server, Agent, agentService({ log, info: new GuestInfo(startUptimeMs), sandbox, containers, oom, ctl }));
+    registerService(server, Agent, agentService({ log, info: new GuestInfo(startUptimeMs), sandbox, containers, oom, ctl, network: new GuestNetwork(new NetCtl(ctl), log.child({ subsystem: 'network' })) }));
     const port = await findPort(AGENT_PORT_NAME);
     const portOpts = {
       log,

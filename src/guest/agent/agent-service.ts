@@ -1,5 +1,5 @@
 // The hako.agent.v1.Agent implementation: decodes nothing itself (the ttRPC layer does),
-// checks arguments and delegates to the sandbox setup, container manager and OOM watcher.
+// checks arguments and delegates to the sandbox setup, container manager, OOM watcher and network.
 
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, HakoError } from '../../errors/index.js';
@@ -9,6 +9,7 @@ import type { ServiceImpl } from '../../ttrpc/index.js';
 import type { ContainerManager } from './containers.js';
 import { AGENT_VERSION, type GuestInfo } from './guest-info.js';
 import type { GuestCtl } from './guestctl.js';
+import type { GuestNetwork } from './network.js';
 import type { OomWatcher } from './oom-watch.js';
 import { reseedRandom, setGuestDateTime, type SandboxSetup } from './sandbox-setup.js';
 
@@ -23,11 +24,12 @@ export interface AgentDeps {
   containers: ContainerManager;
   oom: OomWatcher;
   ctl: GuestCtl;
+  network: GuestNetwork;
 }
 
 /** agentService builds the Agent implementation for registerService. */
 export function agentService(d: AgentDeps): ServiceImpl<typeof Agent> {
-  const { containers } = d;
+  const { containers, network } = d;
   return {
     async check() {
       return { agentVersion: AGENT_VERSION };
@@ -113,6 +115,22 @@ export function agentService(d: AgentDeps): ServiceImpl<typeof Agent> {
     async closeStdin(req) {
       containers.process(req.containerId, req.execId).closeStdin();
       return {};
+    },
+    async updateInterface(req, ctx) {
+      return network.updateInterface(req.interface, ctx.signal);
+    },
+    async updateRoutes(req) {
+      return { routes: await network.updateRoutes(req.routes?.routes ?? []) };
+    },
+    async addARPNeighbors(req) {
+      await network.addNeighbors(req.neighbors);
+      return {};
+    },
+    async listInterfaces() {
+      return { interfaces: await network.listInterfaces() };
+    },
+    async listRoutes() {
+      return { routes: await network.listRoutes() };
     },
     async ttyWinResize(req) {
       if (req.rows > 0xffff || req.cols > 0xffff) throw new HakoError(Code.INVALID_ARGUMENT, `invalid window size ${req.rows}x${req.cols}`);

@@ -12,6 +12,8 @@ import { ContainerManager } from './containers.js';
 import { AGENT_VERSION, GuestInfo } from './guest-info.js';
 import { OomWatcher } from './oom-watch.js';
 import { SandboxSetup } from './sandbox-setup.js';
+import { NetCtl } from './net-ctl.js';
+import { GuestNetwork } from './network.js';
 import { GUESTCTL_PATH, GuestCtl } from './guestctl.js';
 
 /** WARMUP_TIMEOUT_MS bounds the in-memory Check call (it takes milliseconds on the host). */
@@ -106,7 +108,7 @@ function serveOneCheck(): Promise<Frame> {
   const sandbox = new SandboxSetup(log, ctl);
   const containers = new ContainerManager({ log, oom, shareReady: () => sandbox.shareReady(), ptyHelper: undefined });
   const server = new Server({ log });
-  registerService(server, Agent, agentService({ log, info: new GuestInfo(0), sandbox, containers, oom, ctl }));
+  registerService(server, Agent, agentService({ log, info: new GuestInfo(0), sandbox, containers, oom, ctl, network: new GuestNetwork(new NetCtl(ctl), log) }));
   return new Promise<Frame>((resolve, reject) => {
     const stream = new Duplex({
       read() {},
