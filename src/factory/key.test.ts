@@ -50,7 +50,7 @@ test('a template and its clone have the same device signature despite their own 
   const clone = sandboxVmDescription('abc', r, '/run/hako/sandboxes/abc/vm', { memory: { kind: 'file', path: '/t/ram', shared: false }, incoming: true });
   assert.notDeepEqual(tpl.devices, clone.devices);
   assert.equal(deviceSignature(tpl), deviceSignature(clone));
-  assert.deepEqual(clone.devices.map((d) => d.kind), ['blk', '9p', 'serial-console', 'virtio-serial-port', 'rng', 'vmgenid']);
+  assert.deepEqual(clone.devices.map((d) => d.kind), ['blk', '9p', 'serial-console', 'virtio-serial-port', 'rng', 'vmgenid', 'nic-slots']);
   const bigger = sandboxVmDescription('abc', recipe({ memoryMiB: 512 }), '/x/vm');
   assert.notEqual(deviceSignature(bigger), deviceSignature(clone));
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, fromBinary } from '@bufbuild/protobuf';
-import { AnySchema } from '@bufbuild/protobuf/wkt';
+import { UInt32ValueSchema, AnySchema } from '@bufbuild/protobuf/wkt';
 import { Code, HakoError } from '../errors/index.js';
 import { Logger, memorySink } from '../log/index.js';
 import type { CallContext } from '../ttrpc/index.js';
@@ -24,11 +24,11 @@ const spec = {
   root: { path: 'rootfs' },
 };
 
-function setup(specOverride?: unknown) {
+function setup(specOverride?: unknown, backendOpts: { hostPid?: number } = {}) {
   const bundle = mkdtempSync(join(tmpdir(), 'hako-shim-test-'));
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(specOverride ?? spec));
   const events: TaskEvent[] = [];
-  const backend = fakeBackend();
+  const backend = fakeBackend(backendOpts);
   let shutdowns = 0;
   const svc = new TaskService({
     sandboxId: 'sb1', namespace: 'default', backend, log: new Logger(memorySink(), 'debug'), version: 'test',
@@ -241,6 +241,25 @@ test('killing a created, never started task ends it so a forced delete does not 
     assert.equal((await w).exitStatus, 137);
     await t.call('delete', { id: 'c1', execId: '' });
     assert.deepEqual(t.topics(), ['/tasks/create', '/tasks/exit', '/tasks/delete']);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('with a pod namespace holder every answer carries its host pid, and Pids keeps the guest pids in info', async () => {
+  const withNet = { ...spec, linux: { ...(spec as { linux?: object }).linux, namespaces: [{ type: 'pid' }, { type: 'network' }] } };
+  const t = setup(withNet, { hostPid: 4242 });
+  try {
+    assert.equal((await t.call('create', t.createReq())).pid, 4242);
+    assert.deepEqual(t.backend.netns, [{ kind: 'new', hostNetwork: false }]);
+    assert.equal((await t.call('start', { id: 'c1', execId: '' })).pid, 4242);
+    assert.equal((await t.call('state', { id: 'c1', execId: '' })).pid, 4242);
+    assert.equal((await t.call('connect', { id: 'c1' })).taskPid, 4242);
+    const ps = (await t.call('pids', { id: 'c1' })).processes as Array<{ pid: number; info?: { typeUrl: string; value: Uint8Array } }>;
+    assert.equal(ps.length, 1);
+    assert.equal(ps[0]!.pid, 4242);
+    assert.equal(ps[0]!.info!.typeUrl, 'google.protobuf.UInt32Value');
+    assert.notEqual(fromBinary(UInt32ValueSchema, ps[0]!.info!.value).value, 4242, 'info holds the guest pid');
   } finally {
     t.cleanup();
   }

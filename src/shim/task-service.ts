@@ -346,10 +346,9 @@ export const GUEST_PID_TYPE_URL = 'google.protobuf.UInt32Value';
  * knows (a host pid, as every other answer gives) and the guest's own pid in info.
  */
 export function guestProcessInfo(guestPids: readonly number[], hostPid: number): Array<{ pid: number; info?: Any }> {
-  return guestPids.map((g) => ({
-    pid: hostPid > 0 ? hostPid : g,
-    info: hostPid > 0 ? create(AnySchema, { typeUrl: GUEST_PID_TYPE_URL, value: toBinary(UInt32ValueSchema, create(UInt32ValueSchema, { value: g })) }) : undefined,
-  }));
+  return guestPids.map((g) => (hostPid > 0
+    ? { pid: hostPid, info: create(AnySchema, { typeUrl: GUEST_PID_TYPE_URL, value: toBinary(UInt32ValueSchema, create(UInt32ValueSchema, { value: g })) }) }
+    : { pid: g }));
 }
 
 function describe(id: string, execId: string): string {

@@ -118,7 +118,7 @@ test('KVM, initrd, writable disk, two ports on one controller, tap, vsock, comma
     '-chardev', 'socket,id=port-two,path=/tmp/two.sock,server=on,wait=off',
     '-device', 'virtserialport,bus=vser0.0,chardev=port-two,name=two',
     '-netdev', 'tap,id=net-tap0_kata,ifname=tap0_kata,script=no,downscript=no,vhost=off',
-    '-device', 'virtio-net-pci,netdev=net-tap0_kata,mac=02:ab:cd:00:00:01',
+    '-device', 'virtio-net-pci,netdev=net-tap0_kata,mac=02:ab:cd:00:00:01,id=nic-tap0_kata',
     '-device', 'vhost-vsock-pci,guest-cid=3',
     '-fsdev', 'local,id=fs-rw,path=/srv/rw,security_model=none,multidevs=remap',
     '-device', 'virtio-9p-pci,fsdev=fs-rw,mount_tag=rw',

@@ -109,7 +109,7 @@ export class FakeSandbox implements ShimSandbox {
   exitOnStart: number | undefined;
   private exitCbs: Array<(r: HakoError) => void> = [];
 
-  constructor(readonly id: string) {}
+  constructor(readonly id: string, readonly hostPid?: number) {}
 
   onExit(cb: (r: HakoError) => void): void {
     this.exitCbs.push(cb);
@@ -136,14 +136,17 @@ export class FakeSandbox implements ShimSandbox {
 }
 
 /** fakeBackend returns a backend that hands out FakeSandboxes and remembers them. */
-export function fakeBackend(): SandboxBackend & { sandboxes: FakeSandbox[]; cleaned: string[] } {
+export function fakeBackend(o: { hostPid?: number } = {}): SandboxBackend & { sandboxes: FakeSandbox[]; cleaned: string[]; netns: unknown[] } {
   const sandboxes: FakeSandbox[] = [];
   const cleaned: string[] = [];
+  const netns: unknown[] = [];
   return {
     sandboxes,
     cleaned,
-    async create({ id }) {
-      const s = new FakeSandbox(id);
+    netns,
+    async create({ id, netns: n }) {
+      netns.push(n);
+      const s = new FakeSandbox(id, o.hostPid);
       sandboxes.push(s);
       return s;
     },
