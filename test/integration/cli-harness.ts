@@ -89,11 +89,25 @@ export function ourMounts(): string[] {
     .filter((m) => m.startsWith(`${SANDBOXES}/${prefix}`));
 }
 
-/** assertClean fails when a QEMU, a mount or a sandbox directory of this test process is left. */
+/** ourNetworkLeftovers lists network namespaces, namespace holders and host taps of our sandboxes. */
+export function ourNetworkLeftovers(): string[] {
+  const found: string[] = [];
+  if (existsSync('/run/netns')) for (const n of readdirSync('/run/netns')) if (n.startsWith(`hako-${prefix}`)) found.push(`netns ${n}`);
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    const cmd = (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
+    if ((cmd.split('\0')[0] ?? '').endsWith('/hako-netns') && (cmd.includes(`hako-${prefix}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === '1')) {
+      found.push(`namespace holder ${pid}`);
+    }
+  }
+  return found;
+}
+
+/** assertClean fails when a QEMU, a mount, a sandbox directory or a pod network of this test process is left. */
 export function assertClean(what: string): void {
   assert.deepEqual(ourQemus(), [], `${what}: a QEMU process was left running`);
   assert.deepEqual(ourMounts(), [], `${what}: mounts were left`);
   assert.deepEqual(ourSandboxes(), [], `${what}: sandbox directories were left in ${SANDBOXES}`);
+  assert.deepEqual(ourNetworkLeftovers(), [], `${what}: pod network pieces were left`);
 }
 
 /** sweep removes whatever a failed test left (so one failure does not cascade). */
