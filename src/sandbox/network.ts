@@ -43,6 +43,10 @@ export class SandboxNetwork {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private lastView: NetnsView | undefined;
+  /** dirty is set by a change in the namespace that no reconcile has read yet. */
+  private dirty = false;
+  private watching = false;
+  private caughtUp = false;
 
   private constructor(
     readonly holder: NetnsHolder,
@@ -109,13 +113,33 @@ export class SandboxNetwork {
       await this.join(link, nic.ifname, i, false, o.signal);
     }
     await this.reconcile(view, o.signal);
-    if (o.watch) this.holder.onChange(() => this.schedule());
+    if (o.watch) {
+      this.watching = true;
+      this.holder.onChange(() => {
+        this.dirty = true;
+        this.schedule();
+      });
+    }
+  }
+
+  /**
+   * catchUp makes a followed namespace and the VM match before a container starts: a reconcile
+   * at the first start and whenever the namespace changed since the last one, else only the one
+   * in flight. A namespace that was complete at create (CRI, podman, hako run) needs none.
+   */
+  async catchUp(signal?: AbortSignal): Promise<void> {
+    if (!this.watching) return;
+    // The first start always reads the namespace: CNI's last change may not have reached us yet.
+    if (this.dirty || !this.caughtUp) await this.sync(signal);
+    else await this.syncing;
+    this.caughtUp = true;
   }
 
   /** sync reconciles once now (after queued syncs); callers await it before a container starts. */
   sync(signal?: AbortSignal): Promise<void> {
     const run = this.syncing.then(async () => {
       if (this.closed || !this.vm) return;
+      this.dirty = false;
       await this.reconcile(await inspectNetns(this.holder.path, { signal }), signal);
     });
     this.syncing = run.catch(() => {});
@@ -159,16 +183,22 @@ export class SandboxNetwork {
   private async join(link: NetLink, tap: string, slot: number, hotplug: boolean, signal?: AbortSignal): Promise<void> {
     const vm = this.vm!;
     const record: NetworkEndpointRecord = { link: link.name, index: link.index, mac: link.mac, tap };
+    const t0 = performance.now();
     if (hotplug) {
       if (!hasNicHotplug(vm)) throw errorf(Code.UNIMPLEMENTED, 'the hypervisor cannot hot-plug NICs');
       await vm.plugNic({ ifname: tap, mac: link.mac, slot }, { signal });
     }
+    const plugged = performance.now();
     this.attached.set(link.index, { record, slot, pushed: '' });
     try {
       await moveTap(tap, this.holder.path, link.mtu, signal);
+      const moved = performance.now();
       await mirror(this.holder.path, link.name, tap, signal);
       await this.save(this.record());
-      this.log.info('interface mirrored into the VM', { link: link.name, mac: link.mac, tap, hotplug, slot });
+      this.log.info('interface mirrored into the VM', {
+        link: link.name, mac: link.mac, tap, hotplug, slot,
+        plugMs: Math.round(plugged - t0), moveMs: Math.round(moved - plugged), mirrorMs: Math.round(performance.now() - moved),
+      });
     } catch (err) {
       await this.detach(link.index, this.attached.get(link.index)!).catch(() => {});
       throw HakoError.wrap(err, `joining interface ${link.name} to the VM`);
@@ -195,16 +225,21 @@ export class SandboxNetwork {
       const want = { name: link.name, hwAddr: link.mac, mtu: link.mtu, addresses: link.addresses.map((x) => ({ address: x.address, prefixLen: x.prefixLen })) };
       const key = JSON.stringify(want);
       if (key === a.pushed) continue;
+      const t0 = performance.now();
       await guest.updateInterface(want, { signal });
+      this.log.debug('guest interface configured', { link: link.name, ms: Math.round(performance.now() - t0) });
       a.pushed = key;
     }
     const routes = guestRoutes(view.routes, names);
     const key = JSON.stringify(routes);
     if (key !== this.pushedRoutes) {
+      const t0 = performance.now();
       await guest.updateRoutes(routes, { signal });
       this.pushedRoutes = key;
+      const t1 = performance.now();
       const neighbors = await gatewayNeighbors(view.routes.filter((r) => names.has(r.device)), signal);
       if (neighbors.length > 0) await guest.addArpNeighbors(neighbors, { signal });
+      this.log.debug('guest routes configured', { routes: routes.length, neighbors: neighbors.length, routesMs: Math.round(t1 - t0), neighborsMs: Math.round(performance.now() - t1) });
     }
   }
 

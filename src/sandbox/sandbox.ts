@@ -170,9 +170,14 @@ export class Sandbox {
       const readyMs = timings.now();
       // A restored guest still has the template's entropy and clock: both are replaced, and the
       // sandbox gets its identity, before any container runs.
+      // The pod network is plugged meanwhile: the NIC probe in the guest overlaps the rest.
+      const hostname = opts.hostname ?? hostnameOf(id);
+      const attached = net?.attach(prov.vm, a, { coldPlugged: prov.source === 'cold' ? coldNics : [], watch: network?.watch === true, signal: opts.signal })
+        .then(() => timings.mark('network-attached'));
       const [d] = await Promise.all([
         a.getGuestDetails({ signal: opts.signal }),
-        personalizeGuest(a, { sandboxId: id, hostname: opts.hostname ?? id, restored: prov.restored }, opts.signal),
+        personalizeGuest(a, { sandboxId: id, hostname, restored: prov.restored }, opts.signal),
+        attached,
       ]);
       timings.markAt('agent-ready', readyMs, {
         vmSource: prov.source,
@@ -181,11 +186,7 @@ export class Sandbox {
         kernelRelease: d.kernelRelease,
         agentVersion: d.agentVersion,
       });
-      if (net) {
-        await net.attach(prov.vm, a, { coldPlugged: prov.source === 'cold' ? coldNics : [], watch: network?.watch === true, signal: opts.signal });
-        timings.mark('network-attached');
-      }
-      const etc = await writeEtcFiles(paths.dir, { ...opts.etc, hostname: opts.hostname ?? hostnameOf(id) }, net?.podAddresses() ?? []);
+      const etc = await writeEtcFiles(paths.dir, { ...opts.etc, hostname }, net?.podAddresses() ?? []);
       state.status = 'ready';
       await writeState(paths.state, state);
       const sb = new Sandbox(config, log, prov.vm, a, d, prov.share, state, timings, prov.source, net, etc);
@@ -335,7 +336,9 @@ export class Sandbox {
         await overlay?.remove();
         await this.persist();
       },
-      beforeStart: () => this.syncNetwork(),
+      beforeStart: async () => {
+        await this.net?.catchUp();
+      },
     };
   }
 
