@@ -52,21 +52,27 @@ export class GuestNetwork {
       const waitedMs = Date.now() - t0;
       const taken = links.find((l) => l.name === want.name && l.index !== link.index);
       if (taken !== undefined) throw new HakoError(Code.ALREADY_EXISTS, `interface.name ${want.name} is taken by another link (index ${taken.index}, MAC ${taken.mac || 'none'})`);
-      const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+      // Each step's time goes to the log: under TCG a netlink round trip is milliseconds.
+      const stepsMs: Record<string, number> = {};
+      const step: Step = async (key, what, fn) => {
+        const s0 = Date.now();
         await fn().catch((err: unknown) => { throw HakoError.wrap(err, `UpdateInterface ${want.name} (${want.mac}): ${what}`); });
+        stepsMs[key] = (stepsMs[key] ?? 0) + Date.now() - s0;
       };
       if (link.name !== want.name) {
         // Linux 6.1 renames only links that are down.
-        if ((link.flags & IFF_UP) !== 0) await step('setting the link down', () => this.net.linkDown(link.index));
-        await step(`renaming ${link.name}`, () => this.net.rename(link.index, want.name));
+        if ((link.flags & IFF_UP) !== 0) await step('down', 'setting the link down', () => this.net.linkDown(link.index));
+        await step('rename', `renaming ${link.name}`, () => this.net.rename(link.index, want.name));
       }
-      if (want.mtu !== 0 && want.mtu !== link.mtu) await step(`setting the MTU to ${want.mtu}`, () => this.net.setMtu(link.index, want.mtu));
-      await this.replaceAddresses(link.index, want.addresses, step);
-      await step('setting the link up', () => this.net.linkUp(link.index));
+      if (want.mtu !== 0 && want.mtu !== link.mtu) await step('mtu', `setting the MTU to ${want.mtu}`, () => this.net.setMtu(link.index, want.mtu));
+      await step('addresses', 'replacing the addresses', () => this.replaceAddresses(link.index, want.addresses));
+      await step('up', 'setting the link up', () => this.net.linkUp(link.index));
       this.configured.add(link.index);
+      const r0 = Date.now();
       const [after] = await this.interfaces((l) => l.index === link.index);
       if (after === undefined) throw new HakoError(Code.NOT_FOUND, `UpdateInterface ${want.name}: the link went away`);
-      this.log.info('interface updated', { name: want.name, mac: want.mac, mtu: after.mtu, addresses: want.addresses.length, waitedMs, ms: Date.now() - t0 });
+      stepsMs.readBack = Date.now() - r0;
+      this.log.info('interface updated', { name: want.name, mac: want.mac, mtu: after.mtu, addresses: want.addresses.length, waitedMs, stepsMs, ms: Date.now() - t0 });
       return after;
     });
   }
@@ -139,18 +145,18 @@ export class GuestNetwork {
    * differs: deleting a link's last IPv4 address makes the kernel drop every IPv4 route and
    * neighbour entry of the link, so a repeated UpdateInterface must not delete and re-add.
    */
-  private async replaceAddresses(index: number, want: IpAddress[], step: (what: string, fn: () => Promise<void>) => Promise<void>): Promise<void> {
+  private async replaceAddresses(index: number, want: IpAddress[]): Promise<void> {
     const key = (address: string, prefixLen: number): string => `${addressBytes(address).join('.')}/${prefixLen}`;
     const ours = async (): Promise<AddrInfo[]> => (await this.net.addresses()).filter((a) => a.index === index && a.proto !== IFAPROT_KERNEL_LL && a.proto !== IFAPROT_KERNEL_LO);
     const wanted = new Set(want.map((a) => key(a.address, a.prefixLen)));
     let have = await ours();
     const stale = have.filter((a) => !wanted.has(key(a.address, a.prefixLen)));
-    for (const a of stale) await step(`removing ${a.address}/${a.prefixLen}`, () => this.net.deleteAddress(index, a.address, a.prefixLen));
+    for (const a of stale) await this.net.deleteAddress(index, a.address, a.prefixLen).catch((err: unknown) => { throw HakoError.wrap(err, `removing ${a.address}/${a.prefixLen}`); });
     // Deleting an IPv4 primary address can take secondaries with it: look again.
     if (stale.length > 0) have = await ours();
     const present = new Set(have.map((a) => key(a.address, a.prefixLen)));
     for (const a of want) {
-      if (!present.has(key(a.address, a.prefixLen))) await step(`adding ${a.address}/${a.prefixLen}`, () => this.net.addAddress(index, a.address, a.prefixLen));
+      if (!present.has(key(a.address, a.prefixLen))) await this.net.addAddress(index, a.address, a.prefixLen).catch((err: unknown) => { throw HakoError.wrap(err, `adding ${a.address}/${a.prefixLen}`); });
     }
   }
 
@@ -188,6 +194,9 @@ export class GuestNetwork {
     return run;
   }
 }
+
+/** Step runs one part of an update, adding what failed to its error and its time to the log. */
+type Step = (key: string, what: string, fn: () => Promise<void>) => Promise<void>;
 
 function kernelNoise(r: RouteInfo, device: string): boolean {
   return r.family === 6 && r.protocol === RTPROT_KERNEL && (device === 'lo' || (r.dest === 'fe80::' && r.prefixLen === 64));

@@ -62,11 +62,11 @@ static int nl_open(void)
 	struct timeval tv = { .tv_sec = NL_TIMEOUT_SEC };
 	int one = 1;
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	/* Errors carry the kernel's text (EXT_ACK) and not a copy of the request (CAP_ACK). */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
-	    setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one) != 0 ||
-	    setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one) != 0 ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+	/* Errors carry the kernel's text (EXT_ACK) and not a copy of the request (CAP_ACK), where
+	 * the kernel offers them; both only make errors better, so neither is required. */
+	(void)setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+	(void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
 		int err = errno;
 		close(fd);
 		return err;
@@ -142,7 +142,11 @@ static void keep_detail(const struct nlmsghdr *h)
 {
 	if ((h->nlmsg_flags & NLM_F_ACK_TLVS) == 0)
 		return;
-	size_t off = NLMSG_LENGTH(sizeof(struct nlmsgerr));
+	/* Without NETLINK_CAP_ACK the error echoes our request before the attributes. */
+	const struct nlmsgerr *e = NLMSG_DATA(h);
+	size_t off = NLMSG_LENGTH(sizeof *e);
+	if ((h->nlmsg_flags & NLM_F_CAPPED) == 0 && e->msg.nlmsg_len > NLMSG_HDRLEN)
+		off += NLMSG_ALIGN(e->msg.nlmsg_len - NLMSG_HDRLEN);
 	if (h->nlmsg_len < off)
 		return;
 	const struct rtattr *a = (const struct rtattr *)((const unsigned char *)h + off);
