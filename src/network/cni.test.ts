@@ -8,6 +8,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Code, HakoError } from '../errors/index.js';
+import { Logger, memorySink } from '../log/index.js';
 import { parseConflist, type CniConflist } from './cni-config.js';
 import { cniFailureOf, findPlugin, MAX_PLUGIN_OUTPUT } from './cni-exec.js';
 import { cniAdd, cniDel, pluginRequest, type CniAttachment } from './cni.js';
@@ -298,4 +299,15 @@ test('pluginRequest overrides a plugin\'s own name and cniVersion with the netwo
   const conflist = list({ type: 'a' });
   const r = pluginRequest(conflist, { type: 'a', name: 'other', cniVersion: '0.1.0', capabilities: { x: true } }, { y: 1 }, undefined);
   assert.deepEqual(r, { cniVersion: '1.0.0', name: 'fakenet', type: 'a' });
+});
+
+test('DEL failures are logged per plugin through the logger passed in', async () => {
+  const sink = memorySink();
+  const fake = await fakePlugins({ a: {}, b: { del: failJson(5, 'io') } });
+  await assert.rejects(cniDel({ ...attach(fake, list({ type: 'a' }, { type: 'b' })), log: new Logger(sink, 'debug') }));
+  const lines = sink.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines.map((l) => [l.msg, l.plugin, l.subsystem, l.container]), [
+    ['cni plugin DEL failed, going on with the others', 'b', 'cni', 'ctr-1'],
+    ['cni plugin deleted', 'a', 'cni', 'ctr-1'],
+  ]);
 });

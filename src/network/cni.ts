@@ -139,12 +139,16 @@ function passesPrevResultOnDel(version: string): boolean {
 
 async function delChain(a: CniDelOptions, plugins: readonly CniPluginConf[], cniArgs: string): Promise<void> {
   const prev = passesPrevResultOnDel(a.conflist.cniVersion) ? a.prevResult : undefined;
+  const log = a.log?.child({ subsystem: 'cni', network: a.conflist.name, container: a.containerId });
   const failures: HakoError[] = [];
   for (const plugin of [...plugins].reverse()) {
     try {
       await runOne(a, cniArgs, 'DEL', plugin, prev, a.signal);
+      log?.debug('cni plugin deleted', { plugin: plugin.type });
     } catch (err) {
-      failures.push(HakoError.from(err));
+      const e = HakoError.from(err);
+      log?.warn('cni plugin DEL failed, going on with the others', { plugin: plugin.type, err: e });
+      failures.push(e);
     }
   }
   if (failures.length === 0) return;
