@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Logger, streamSink } from '../../src/log/index.js';
@@ -188,4 +188,30 @@ test('two containers of one pod talk over localhost', async () => {
     await ctr(['container', 'rm', pod]);
   }
   await assertClean(pod);
+});
+
+test('QEMU killed under a networked pod: the task stops, ctr removes its network, nothing is left', async () => {
+  const id = newId('qkill');
+  const fg = ctrRunForeground([IMAGE, id, 'sleep', '1000']);
+  await taskPid(id);
+  const qemu = pidsOf('qemu-system', `guest=${id}`);
+  assert.equal(qemu.length, 1);
+  process.kill(qemu[0]!, 'SIGKILL');
+  const code = await fg.done;
+  assert.notEqual(code, null, fg.output());
+  await assertClean(id);
+});
+
+test('shim killed under a networked pod: containerd cleans up through delete, nothing is left', async () => {
+  const id = newId('shimkill');
+  const fg = ctrRunForeground([IMAGE, id, 'sleep', '1000']);
+  const pid = await taskPid(id);
+  const shim = pidsOf('src/shim/main.', `-id ${id} `);
+  assert.equal(shim.length, 1);
+  process.kill(shim[0]!, 'SIGKILL');
+  assert.ok(await waitFor(() => !existsSync(`/proc/${pid}`), 20_000, 100), 'the namespace holder went with its shim');
+  await waitFor(() => pidsOf('qemu-system', `guest=${id}`).length === 0, 30_000, 200);
+  await ctr(['task', 'rm', '-f', id]);
+  await fg.done;
+  await assertClean(id);
 });

@@ -6,7 +6,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, createServer } from 'node:net';
 import { hako, prefix, sweep, waitFor, stateOf } from '../integration/cli-harness.js';
 
@@ -182,5 +184,46 @@ test('a SIGKILLed hako run leaves a network that hako rm -f removes', async () =
   assert.ok(leftovers(id).length > 0, 'the network outlived the killed owner');
   const rm = await hako(['rm', '-f', id]);
   assert.equal(rm.code, 0, rm.stderr);
+  await assertClean(id);
+});
+
+test('a missing CNI plugin and a subnet the host already uses fail clearly and leave nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hako-netcfg-'));
+  const veth = `hkc${process.pid % 100000}`;
+  try {
+    const missing = join(dir, 'missing.toml');
+    writeFileSync(missing, '[network]\nplugin_dirs = ["/nonexistent-cni-dir"]\nbridge = "hkbad0"\nsubnet = "10.215.0.0/24"\n');
+    const id1 = newId('noplugin');
+    const r1 = await hako(['run', '--rm', '--name', id1, 'busybox', '--', 'true'], { env: { ...process.env, HAKO_CONFIG: missing } });
+    assert.notEqual(r1.code, 0);
+    assert.match(r1.stderr, /CNI plugin "bridge" not found in \/nonexistent-cni-dir/, r1.stderr);
+    await assertClean(id1);
+    execFileSync('sh', ['-c', `ip link add ${veth} type veth peer name ${veth}p && ip addr add 10.216.3.1/24 dev ${veth}`]);
+    const conflict = join(dir, 'conflict.toml');
+    writeFileSync(conflict, '[network]\nbridge = "hkbad1"\nsubnet = "10.216.0.0/16"\n');
+    const id2 = newId('overlap');
+    const r2 = await hako(['run', '--rm', '--name', id2, 'busybox', '--', 'true'], { env: { ...process.env, HAKO_CONFIG: conflict } });
+    assert.notEqual(r2.code, 0);
+    assert.match(r2.stderr, new RegExp(`subnet 10\\.216\\.0\\.0/16 overlaps an address of this host \\(10\\.216\\.3\\.1/24 on ${veth}\\)`), r2.stderr);
+    await assertClean(id2);
+    assert.equal(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).includes('hkbad'), false, 'no bridge was made');
+  } finally {
+    try {
+      execFileSync('ip', ['link', 'del', veth], { stdio: 'ignore' });
+    } catch {
+      // not made
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('QEMU killed under a networked hako run: the run ends and its network goes', async () => {
+  const id = newId('qkill');
+  const running = hako(['run', '--rm', '--name', id, '-p', '18383:80', 'busybox', '--', 'sleep', '1000']);
+  assert.ok(await waitFor(() => (stateOf(id)?.qemuPid ?? 0) > 0 && existsSync(`/run/netns/hako-${id}`), 120_000), 'the sandbox came up');
+  assert.ok(await waitFor(() => stateOf(id)?.containers.some((c) => c.status === 'running') ?? false, 60_000), 'the container runs');
+  process.kill(stateOf(id)!.qemuPid, 'SIGKILL');
+  const r = await running;
+  assert.notEqual(r.code, 0, 'the run reports the lost VM');
   await assertClean(id);
 });
