@@ -35,6 +35,9 @@ export async function warmUp(agent: AgentClient, share: Share, vmDir: string, in
   try {
     // The calls a restored VM gets first (entropy, clock, identity), so they are warm too.
     await personalizeGuest(agent, { sandboxId: WARM_UP_SANDBOX_ID, hostname: 'hako', restored: true }, opts.signal);
+    // The netlink dumps of a pod's first UpdateInterface: translated now, not on its start path.
+    await agent.listInterfaces(call);
+    await agent.listRoutes(call);
     const root = await share.addRootfs(CID, rootfs.path);
     const spec = { ...inputs.spec, root: { path: root, readonly: false }, process: { ...inputs.spec.process, args: ['sleep', '60'], terminal: false } };
     await agent.createContainer({ containerId: CID, spec, stdin: false, terminal: false }, call);
