@@ -7,13 +7,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { createServer, connect, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Logger, streamSink } from '../../src/log/index.js';
 import { ensureAssets } from '../../src/image/index.js';
 import { installShim } from '../../src/shim/install.js';
 import { parseIpv4Cidr, ipv4NetsOverlap } from '../../src/network/ipv4.js';
 import { pidsOf, run, waitFor, type RunResult } from './shim-helpers.js';
+import { retry, tcpRead } from '../lib/net.js';
 
 const NS = 'hako-e2e-net';
 const IMAGE = 'localhost/busybox:latest';
@@ -80,29 +81,6 @@ async function taskPid(id: string): Promise<number> {
   }, 120_000, 200);
   assert.ok(pid > 0, `task ${id} never ran`);
   return pid;
-}
-
-function tcpRead(host: string, port: number, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    let got = '';
-    const t = setTimeout(() => { s.destroy(); reject(new Error(`no answer from ${host}:${port} in ${ms} ms`)); }, ms);
-    s.on('data', (d) => (got += d.toString()));
-    s.on('error', (e) => { clearTimeout(t); reject(e); });
-    s.on('close', () => { clearTimeout(t); resolve(got); });
-  });
-}
-
-async function retry<T>(fn: () => Promise<T>, ms: number): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
 }
 
 before(async () => {

@@ -9,8 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { hako, prefix, sweep, waitFor, stateOf } from '../integration/cli-harness.js';
+import { retry, tcpRead } from '../lib/net.js';
 
 const ids: string[] = [];
 let n = 0;
@@ -42,30 +43,6 @@ async function assertClean(id: string): Promise<void> {
   assert.ok(await waitFor(() => leftovers(id).length === 0, 20_000), `left behind for ${id}: ${leftovers(id).join('; ')}`);
 }
 
-function tcp(host: string, port: number, send?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    let got = '';
-    const t = setTimeout(() => { s.destroy(); reject(new Error(`no answer from ${host}:${port}`)); }, 5000);
-    s.on('connect', () => { if (send !== undefined) s.write(send); });
-    s.on('data', (d) => (got += d.toString()));
-    s.on('error', (e) => { clearTimeout(t); reject(e); });
-    s.on('close', () => { clearTimeout(t); resolve(got); });
-  });
-}
-
-async function retry<T>(fn: () => Promise<T>, ms: number): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-}
-
 after(async () => {
   for (const id of ids) await hako(['rm', '-f', id]);
   await sweep();
@@ -76,7 +53,7 @@ test('hako run -p publishes a port on the host, and rm -f takes the network down
   const r = await hako(['run', '-d', '--name', id, '-p', '18080:8080', 'busybox', '--', 'sh', '-c', 'while :; do echo hello-$(hostname) | nc -l -p 8080; done']);
   assert.equal(r.code, 0, r.stderr);
   const got = await retry(async () => {
-    const s = await tcp('127.0.0.1', 18080);
+    const s = await tcpRead('127.0.0.1', 18080);
     if (!s.includes('hello')) throw new Error(`got ${JSON.stringify(s)}`);
     return s;
   }, 30_000);
