@@ -140,8 +140,11 @@ export class PortSocketChannel {
     sock.on('error', (err) => this.opts.log.debug('agent port error', { session: id, err }));
     const fd = this.fd;
     // EOF: the host went away. Whatever a new host wrote since then goes to the next session.
+    // The fd is closed at once after the salvage: Node would otherwise shut the write side down
+    // first and close a loop turn later, and bytes landing in between are dropped on close.
     sock.once('end', () => {
       this.carried = salvage(fd);
+      sock.destroy();
     });
     sock.once('close', () => {
       if (this.current === sock) this.current = null;
