@@ -54,7 +54,12 @@ function hostLeftovers(): string[] {
   // A holder lives as long as its shim (it gets SIGKILL when its parent dies); one whose parent is
   // gone (reparented to init) has leaked.
   for (const pid of pidsOf('hako-netns')) {
-    const ppid = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+    let ppid: string | undefined;
+    try {
+      ppid = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+    } catch {
+      continue; // exited meanwhile
+    }
     if (ppid === '1') found.push(`orphaned namespace holder ${pid}`);
   }
   return found;
