@@ -95,9 +95,10 @@ export function ourNetworkLeftovers(): string[] {
   if (existsSync('/run/netns')) for (const n of readdirSync('/run/netns')) if (n.startsWith(`hako-${prefix}`)) found.push(`netns ${n}`);
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     const cmd = (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
-    if ((cmd.split('\0')[0] ?? '').endsWith('/hako-netns') && (cmd.includes(`hako-${prefix}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === '1')) {
-      found.push(`namespace holder ${pid}`);
-    }
+    if (!(cmd.split('\0')[0] ?? '').endsWith('/hako-netns')) continue;
+    const ppid = (() => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]; } catch { return undefined; } })();
+    // Ours (it joined one of our namespaces), or anyone's once orphaned: a holder dies with its owner.
+    if (cmd.includes(`hako-${prefix}`) || ppid === '1') found.push(`namespace holder ${pid}`);
   }
   return found;
 }
