@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { runCmd, sleep, describeFailure, type CmdResult } from './proc.js';
+import { sweepCniLeftovers } from './cni-leftovers.js';
 
 /** IMAGE is the image every runtime runs. */
 export const IMAGE = 'localhost/busybox:latest';
@@ -137,12 +138,19 @@ async function forceCleanup(id: string): Promise<void> {
   if (shims.length > 0) await ctr(['snapshot', 'rm', id], 30_000).catch(() => undefined);
 }
 
-/** sweep removes every container whose id starts with ID_PREFIX (leftovers of an interrupted run). */
+/**
+ * sweep removes every container whose id starts with ID_PREFIX (leftovers of an interrupted run),
+ * then what ctr's CNI left for benchmark containers that no longer exist (see cni-leftovers).
+ */
 export async function sweep(): Promise<string[]> {
   const r = await ctr(['container', 'ls', '-q']).catch(() => undefined);
   const ids = (r?.stdout ?? '').split('\n').map((s) => s.trim()).filter((s) => s.startsWith(ID_PREFIX));
   for (const id of ids) await removeContainer(id);
-  return ids;
+  const after = await ctr(['container', 'ls', '-q']).catch(() => undefined);
+  // Without containerd's list, a lease may belong to a live container: leave them all.
+  if (after?.code !== 0) return ids;
+  const live = new Set(after.stdout.split('\n').map((s) => s.trim()));
+  return [...ids, ...(await sweepCniLeftovers((id) => id.startsWith(ID_PREFIX) && !live.has(id)))];
 }
 
 /** ProcInfo is one host process: pid, parent and argv. */
