@@ -34,10 +34,20 @@ const CONTAINERD_GONE = /transport is closing|connection refused|failed to dial|
  */
 export async function ctrRun(args: readonly string[], id: string, timeoutMs: number): Promise<CmdResult & { retried: boolean }> {
   const r = await ctr(args, timeoutMs);
-  if (r.code === 0 || !CONTAINERD_GONE.test(r.stderr)) return { ...r, retried: false };
-  for (let i = 0; i < 120 && (await ctr(['version'], 5_000).catch(() => undefined))?.code !== 0; i++) await sleep(500);
+  if (r.code === 0 || !containerdWentAway(r.stderr)) return { ...r, retried: false };
+  await waitForContainerd();
   await removeContainer(id);
   return { ...(await ctr(args, timeoutMs)), retried: true };
+}
+
+/** containerdWentAway reports whether a ctr error says containerd itself went away (or restarted) during the call. */
+export function containerdWentAway(stderr: string): boolean {
+  return CONTAINERD_GONE.test(stderr);
+}
+
+/** waitForContainerd waits (up to a minute) until containerd answers again. */
+export async function waitForContainerd(): Promise<void> {
+  for (let i = 0; i < 120 && (await ctr(['version'], 5_000).catch(() => undefined))?.code !== 0; i++) await sleep(500);
 }
 
 /** ensureContainerd makes sure containerd answers; it starts one (detached) when none runs and returns its pid so the caller can stop it. */

@@ -32,6 +32,7 @@ export function netRuntime(name: RuntimeName): Runtime {
 
 /** Exec is a command running in the container in the background. */
 export interface Exec {
+  script: string;
   done: Promise<CmdResult>;
   kill(): void;
 }
@@ -50,7 +51,7 @@ export class NetContainer {
     readonly address: string,
     /** gateway is the host's address on the bridge (the container's default route). */
     readonly gateway: string,
-    /** addressWaitMs is how long after the task ran its eth0 address took to show. */
+    /** addressWaitMs is how long after the task ran its eth0 address took to show (at least one exec's latency). */
     readonly addressWaitMs: number,
   ) {}
 
@@ -90,7 +91,7 @@ export class NetContainer {
   exec(script: string, timeoutMs: number): Exec {
     const ac = new AbortController();
     const done = ctrExec(this.id, `e${this.n++}`, script, timeoutMs, ac.signal);
-    return { done, kill: () => ac.abort() };
+    return { script, done, kill: () => ac.abort() };
   }
 
   /** stop kills the task, waits for `ctr run --rm` to return (its CNI DEL) and removes what is left. Idempotent. */

@@ -126,7 +126,7 @@ export interface BootPath {
 export interface Network {
   /** address is the container's IPv4 address; the host talks to it over the bridge, no NAT. */
   address: string;
-  /** addressWaitMs is how long after the task ran its eth0 address took to show. */
+  /** addressWaitMs is how long after the task ran its eth0 address took to show (at least one `ctr task exec`). */
   addressWaitMs: number;
   /** streamMiB is the size of one stream in one repetition. */
   streamMiB: number;

@@ -2,10 +2,10 @@
 // streams side by side), sequential echo round trips, and fresh connections; the host's clock times all.
 
 import type { NetworkConfig } from '../config.js';
-import { ID_PREFIX } from '../lib/ctr.js';
+import { containerdWentAway, ID_PREFIX, waitForContainerd } from '../lib/ctr.js';
 import { hakoRow, type HakoMode } from '../lib/hako-modes.js';
-import { NetContainer, netRuntime } from '../lib/net-container.js';
-import { describeFailure, type CmdResult } from '../lib/proc.js';
+import { NetContainer, netRuntime, type Exec } from '../lib/net-container.js';
+import { describeFailure } from '../lib/proc.js';
 import type { RuntimeName } from '../lib/runtimes.js';
 import { percentile, summarize, type Summary } from '../lib/stats.js';
 import { BLOCK, netScripts, READY } from '../lib/net-scripts.js';
@@ -31,8 +31,22 @@ function streamTimeoutMs(mib: number): number {
   return 30_000 + mib * 2_000;
 }
 
-/** measureNetwork starts one container on the CNI network and measures TCP between it and the host. */
+/**
+ * measureNetwork starts one container on the CNI network and measures TCP between it and the
+ * host. When containerd itself went away meanwhile (other users restart it on this shared
+ * machine, and the foreground `ctr run` then returns and removes the container), it waits for
+ * containerd and measures once more.
+ */
 export async function measureNetwork(name: RuntimeName, opts: NetworkOptions): Promise<Measured<Network>> {
+  const first = await measureOnce(name, opts);
+  if (first.ok || !containerdWentAway(first.notMeasured)) return first;
+  opts.progress(`  ${name} network: containerd went away meanwhile (${first.notMeasured.slice(0, 120)}); measuring again`);
+  await waitForContainerd();
+  const again = await measureOnce(name, opts);
+  return again.ok ? { ...again, notes: [...again.notes, `measured a second time: containerd went away during the first attempt (${first.notMeasured.slice(0, 200)})`] } : again;
+}
+
+async function measureOnce(name: RuntimeName, opts: NetworkOptions): Promise<Measured<Network>> {
   const rt = netRuntime(name);
   const sh = netScripts(name);
   const row = name === 'hako' && opts.mode !== undefined ? hakoRow(opts.mode) : name;
@@ -58,7 +72,7 @@ export async function measureNetwork(name: RuntimeName, opts: NetworkOptions): P
         const senders = Array.from({ length: k }, (_, j) => c.exec(sh.sender(SEND_PORT + j, blocks), tmo));
         try {
           const t = await Promise.all(senders.map((_, j) => receiveStream(c.address, SEND_PORT + j, tmo)));
-          await checkExecs(senders.map((e) => e.done));
+          await checkExecs(senders);
           (toHost[k] ??= []).push(mibPerSecond(t));
         } finally {
           for (const e of senders) e.kill();
@@ -66,7 +80,7 @@ export async function measureNetwork(name: RuntimeName, opts: NetworkOptions): P
         const readers = Array.from({ length: k }, (_, j) => c.exec(sh.reader(SINK_PORT + j), tmo));
         try {
           const t = await Promise.all(readers.map((_, j) => sendStream(c.address, SINK_PORT + j, blocks * BLOCK, tmo, sh.readyFirst ? READY : undefined)));
-          await checkExecs(readers.map((e) => e.done));
+          await checkExecs(readers);
           (fromHost[k] ??= []).push(mibPerSecond(t));
         } finally {
           for (const e of readers) e.kill();
@@ -104,8 +118,8 @@ function summaries(by: Record<string, number[]>): Record<string, Summary> {
 }
 
 /** checkExecs waits for the container's side of a test and throws when one of them failed. */
-async function checkExecs(done: ReadonlyArray<Promise<CmdResult>>): Promise<void> {
-  for (const r of await Promise.all(done)) {
-    if (r.code !== 0) throw new Error(describeFailure(['ctr', 'task', 'exec', '…'], r));
+async function checkExecs(execs: readonly Exec[]): Promise<void> {
+  for (const [e, r] of (await Promise.all(execs.map((x) => x.done))).map((r, i) => [execs[i]!, r] as const)) {
+    if (r.code !== 0) throw new Error(describeFailure(['ctr', 'task', 'exec', '…', 'sh', '-c', e.script], r));
   }
 }
