@@ -1,6 +1,7 @@
 // Sizes of the three benchmark run modes (smoke, quick, full). hako boots a VM per container under
 // TCG on a shared 2-core machine, so its counts are kept smaller and every loop is time-bounded.
 
+import type { HakoMode } from './lib/hako-modes.js';
 import type { Mode } from './lib/results.js';
 import type { RuntimeName } from './lib/runtimes.js';
 
@@ -31,6 +32,25 @@ export interface ModeConfig {
   initTimeoutMs: number;
   /** rpc is the agent Check round trip: untimed warm-up calls, then timed sequential calls. */
   rpc: { warmup: number; calls: number };
+  /** network sizes the network suite (bench/suites/network.ts). */
+  network: NetworkConfig;
+}
+
+/** NetworkConfig sizes the network suite: TCP streams, echo round trips and fresh connections. */
+export interface NetworkConfig {
+  /** streamMiB is the size of one stream per repetition: TCG makes hako's tens of MiB/s, runc's hundreds. */
+  streamMiB: Record<RuntimeName, number>;
+  /** reps is the number of timed repetitions of each stream test (--reps overrides it). */
+  reps: number;
+  /** streams are the concurrent stream counts measured (two connections into one container). */
+  streams: number[];
+  echoBytes: number;
+  echoWarmup: number;
+  echoMessages: number;
+  /** connects is the number of fresh connections timed (handshake, first echo). */
+  connects: number;
+  /** hakoModes are the hako modes the suite measures (the others are reported as not measured). */
+  hakoModes: HakoMode[];
 }
 
 const FACTORY = { poolFullTimeoutMs: 3 * 60_000, initTimeoutMs: 10 * 60_000, rpc: { warmup: 5, calls: 50 } };
@@ -53,6 +73,7 @@ export function modeConfig(mode: Mode): ModeConfig {
         // One warm VM is enough to check the pool path; it refills in a few seconds.
         poolSize: 1,
         ...FACTORY,
+        network: { streamMiB: { runc: 16, runsc: 4, hako: 4 }, reps: 1, streams: [1, 2], echoBytes: 64, echoWarmup: 2, echoMessages: 10, connects: 2, hakoModes: ['template'] },
       };
     case 'quick':
       return {
@@ -68,6 +89,7 @@ export function modeConfig(mode: Mode): ModeConfig {
         density: { maxCount: 3, maxMs: 150_000, minFreeMiB: 2048 },
         poolSize: 2,
         ...FACTORY,
+        network: { streamMiB: { runc: 128, runsc: 16, hako: 32 }, reps: 3, streams: [1, 2], echoBytes: 64, echoWarmup: 5, echoMessages: 50, connects: 5, hakoModes: ['cold', 'template', 'pool'] },
       };
     case 'full':
       return {
@@ -85,6 +107,9 @@ export function modeConfig(mode: Mode): ModeConfig {
         density: { maxCount: 20, maxMs: 6 * 60_000, minFreeMiB: 2048 },
         poolSize: 2,
         ...FACTORY,
+        // A hako stream of 96 MiB takes a few seconds under TCG, runc's 256 MiB well under one; runsc's
+        // copy form (bench/lib/net-scripts.ts) moves a few MiB/s, so 32 MiB.
+        network: { streamMiB: { runc: 256, runsc: 32, hako: 96 }, reps: 5, streams: [1, 2], echoBytes: 64, echoWarmup: 10, echoMessages: 200, connects: 10, hakoModes: ['cold', 'template', 'pool'] },
       };
   }
 }

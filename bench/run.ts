@@ -12,6 +12,7 @@ import { ModeSession, type Checkout } from './lib/mode-session.js';
 import { sweepLeftoverDaemon } from './lib/pool-daemon.js';
 import { FORMAT, SUITES, type Results, type SuiteName } from './lib/results.js';
 import { repoRoot } from './lib/root.js';
+import { netRuntime } from './lib/net-container.js';
 import { availability, prepareHakoAssets, runtime, shimCheckout, type Availability, type RuntimeName } from './lib/runtimes.js';
 import { notMeasured } from './lib/types.js';
 import { measureDensity } from './suites/density.js';
@@ -19,6 +20,8 @@ import { measureExec } from './suites/exec.js';
 import { HAKO_RUN_ARGS, measureHakoRun } from './suites/hako-run.js';
 import { measureIo } from './suites/io.js';
 import { measureMemory } from './suites/memory.js';
+import { measureNetwork } from './suites/network.js';
+import { measureCtrNetStart, measureHakoRunNetStart, HAKO_RUN_NET_ARGS, HAKO_RUN_NONE_ARGS } from './suites/network-start.js';
 import { measureRpc, sweepRpcSandboxes } from './suites/rpc.js';
 import { measureStart } from './suites/start.js';
 
@@ -84,7 +87,7 @@ export async function runBench(args: Args, cfg: ModeConfig, progress: Progress):
     format: FORMAT, mode: args.mode, startedAt: t0.toISOString(), finishedAt: '', durationS: 0, machine, config: cfg, image,
     invocations: invocations(args, cfg),
     hakoModes: args.hakoModes, modeSetup: [],
-    start: {}, exec: {}, memory: {}, io: {}, density: {}, bootPath: {}, rpc: {}, notes: [],
+    start: {}, exec: {}, memory: {}, io: {}, density: {}, network: {}, netStart: {}, bootPath: {}, rpc: {}, notes: [],
     skipped: SUITES.filter((s) => !args.only.includes(s)), leftoversSwept: swept,
   };
   if (groups.length > 1) {
@@ -105,6 +108,8 @@ export async function runBench(args: Args, cfg: ModeConfig, progress: Progress):
     await each('exec', results.exec, () => measureExec(name, { reps: reps(name), warmup: cfg.warmup[name], progress }));
     await each('memory', results.memory, () => measureMemory(name, { n: cfg.memoryN[name], settleMs: cfg.settleMs[name], deadlineMs: cfg.memoryDeadlineMs, progress }));
     await each('io', results.io, () => measureIo(name, { sizeMiB: cfg.ioMiB, reps: cfg.ioReps, dropHostCaches: args.dropCaches, progress }));
+    await each('network', results.network, () => measureNetwork(name, { ...cfg.network, progress, ...netReps(args) }));
+    await each('network', results.netStart, () => measureCtrNetStart(name, { reps: reps(name), warmup: cfg.warmup[name], progress }));
     await each('density', results.density, () => measureDensity(name, { ...cfg.density, progress }));
   }
   if (args.runtimes.includes('hako')) await runHako(args, cfg, avail.get('hako')!, groups, results, progress);
@@ -121,6 +126,7 @@ async function runHako(args: Args, cfg: ModeConfig, avail: Availability, groups:
   // io and density measure hako in template mode only.
   const ioIn = (mode: HakoMode): boolean => mode === 'template' && on('io') && cfg.ioRuntimes.includes('hako');
   const densityIn = (mode: HakoMode): boolean => mode === 'template' && on('density') && cfg.densityRuntimes.includes('hako');
+  const networkIn = (mode: HakoMode): boolean => on('network') && cfg.network.hakoModes.includes(mode);
   // Every row a group owns in one mode, so a failed setup can say why each is missing.
   const rows = (g: HakoGroup, mode: HakoMode): Array<[Record<string, unknown>, string]> => {
     const out: Array<[Record<string, unknown>, string]> = [];
@@ -130,6 +136,9 @@ async function runHako(args: Args, cfg: ModeConfig, avail: Availability, groups:
     add(g.ctr && on('memory'), results.memory, hakoRow(mode));
     add(g.ctr && ioIn(mode), results.io, hakoRow(mode));
     add(g.ctr && densityIn(mode), results.density, hakoRow(mode));
+    add(g.ctr && networkIn(mode), results.network, hakoRow(mode));
+    add(g.ctr && networkIn(mode), results.netStart, hakoRow(mode));
+    add(g.local && networkIn(mode), results.netStart, hakoRunRow(mode));
     add(g.local && on('start'), results.start, hakoRunRow(mode));
     add(g.local && on('boot'), results.bootPath, mode);
     add(g.local && on('rpc'), results.rpc, mode);
@@ -139,6 +148,12 @@ async function runHako(args: Args, cfg: ModeConfig, avail: Availability, groups:
     const why = 'io and density measure hako in template mode only, and --hako-modes leaves template out';
     if (on('io')) results.io['hako-template'] = notMeasured(why);
     if (on('density')) results.density['hako-template'] = notMeasured(why);
+  }
+  for (const mode of args.hakoModes.filter((m) => on('network') && !networkIn(m))) {
+    const why = `this ${args.mode} run's network suite measures hako in ${cfg.network.hakoModes.join(', ')} mode only`;
+    results.network[hakoRow(mode)] = notMeasured(why);
+    results.netStart[hakoRow(mode)] = notMeasured(why);
+    results.netStart[hakoRunRow(mode)] = notMeasured(why);
   }
   for (const mode of args.hakoModes) {
     for (const g of groups) {
@@ -175,6 +190,11 @@ async function runHako(args: Args, cfg: ModeConfig, avail: Availability, groups:
             progress('bench: density hako template');
             results.density[row] = await measureDensity('hako', { ...cfg.density, progress });
           }
+          if (networkIn(mode)) {
+            progress(`bench: network hako ${mode}`);
+            results.network[row] = await measureNetwork('hako', { ...cfg.network, ...netReps(args), mode, progress, waitReady });
+            results.netStart[row] = await measureCtrNetStart('hako', { mode, reps, warmup, progress, waitReady });
+          }
         }
         if (g.local) {
           if (on('start') || on('boot')) {
@@ -183,6 +203,7 @@ async function runHako(args: Args, cfg: ModeConfig, avail: Availability, groups:
             if (on('boot')) results.bootPath[mode] = hr.boot;
           }
           if (on('rpc')) results.rpc[mode] = await measureRpc({ mode, ...cfg.rpc, progress, waitReady });
+          if (networkIn(mode)) results.netStart[hakoRunRow(mode)] = await measureHakoRunNetStart({ mode, reps, warmup, progress, waitReady });
         }
       } finally {
         await s.leave();
@@ -191,8 +212,18 @@ async function runHako(args: Args, cfg: ModeConfig, avail: Availability, groups:
   }
 }
 
+/** netReps is --reps for the network suite's streams, when given. */
+function netReps(args: Args): { reps?: number } {
+  return args.reps !== undefined ? { reps: args.reps } : {};
+}
+
 function invocations(args: Args, cfg: ModeConfig): Record<string, string> {
   const out: Record<string, string> = Object.fromEntries(args.runtimes.filter((n) => n !== 'hako').map((n) => [n, runtime(n).how]));
+  if (args.only.includes('network')) {
+    if (args.runtimes.includes('runsc')) out['runsc (network suite)'] = netRuntime('runsc').how;
+    out.network = 'a `ctr run --rm --cni … sleep 3600` container per row, kept in the foreground (ctr runs CNI DEL when it returns), measured with `ctr task exec … nc`; host side in node, over the bridge to the container\'s address';
+    if (args.runtimes.includes('hako')) out['hako run (network suite)'] = `node bin/hako ${HAKO_RUN_NET_ARGS.join(' ')} against node bin/hako ${HAKO_RUN_NONE_ARGS.join(' ')}, interleaved`;
+  }
   if (!args.runtimes.includes('hako')) return out;
   for (const mode of args.hakoModes) {
     const setup = mode === 'cold' ? '`[factory] template = false`'

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { runCmd, sleep, describeFailure, type CmdResult } from './proc.js';
+import { sweepCniLeftovers } from './cni-leftovers.js';
 
 /** IMAGE is the image every runtime runs. */
 export const IMAGE = 'localhost/busybox:latest';
@@ -33,10 +34,20 @@ const CONTAINERD_GONE = /transport is closing|connection refused|failed to dial|
  */
 export async function ctrRun(args: readonly string[], id: string, timeoutMs: number): Promise<CmdResult & { retried: boolean }> {
   const r = await ctr(args, timeoutMs);
-  if (r.code === 0 || !CONTAINERD_GONE.test(r.stderr)) return { ...r, retried: false };
-  for (let i = 0; i < 120 && (await ctr(['version'], 5_000).catch(() => undefined))?.code !== 0; i++) await sleep(500);
+  if (r.code === 0 || !containerdWentAway(r.stderr)) return { ...r, retried: false };
+  await waitForContainerd();
   await removeContainer(id);
   return { ...(await ctr(args, timeoutMs)), retried: true };
+}
+
+/** containerdWentAway reports whether a ctr error says containerd itself went away (or restarted) during the call. */
+export function containerdWentAway(stderr: string): boolean {
+  return CONTAINERD_GONE.test(stderr);
+}
+
+/** waitForContainerd waits (up to a minute) until containerd answers again. */
+export async function waitForContainerd(): Promise<void> {
+  for (let i = 0; i < 120 && (await ctr(['version'], 5_000).catch(() => undefined))?.code !== 0; i++) await sleep(500);
 }
 
 /** ensureContainerd makes sure containerd answers; it starts one (detached) when none runs and returns its pid so the caller can stop it. */
@@ -137,12 +148,19 @@ async function forceCleanup(id: string): Promise<void> {
   if (shims.length > 0) await ctr(['snapshot', 'rm', id], 30_000).catch(() => undefined);
 }
 
-/** sweep removes every container whose id starts with ID_PREFIX (leftovers of an interrupted run). */
+/**
+ * sweep removes every container whose id starts with ID_PREFIX (leftovers of an interrupted run),
+ * then what ctr's CNI left for benchmark containers that no longer exist (see cni-leftovers).
+ */
 export async function sweep(): Promise<string[]> {
   const r = await ctr(['container', 'ls', '-q']).catch(() => undefined);
   const ids = (r?.stdout ?? '').split('\n').map((s) => s.trim()).filter((s) => s.startsWith(ID_PREFIX));
   for (const id of ids) await removeContainer(id);
-  return ids;
+  const after = await ctr(['container', 'ls', '-q']).catch(() => undefined);
+  // Without containerd's list, a lease may belong to a live container: leave them all.
+  if (after?.code !== 0) return ids;
+  const live = new Set(after.stdout.split('\n').map((s) => s.trim()));
+  return [...ids, ...(await sweepCniLeftovers((id) => id.startsWith(ID_PREFIX) && !live.has(id)))];
 }
 
 /** ProcInfo is one host process: pid, parent and argv. */

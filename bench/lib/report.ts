@@ -5,6 +5,7 @@ import { HAKO_MODES, hakoRow, hakoRunRow, rowLabel, ROW_KEYS, type RowKey } from
 import type { Results, StartKey } from './results.js';
 import { bootPathSections, ctrBootSections, guestSection, modeSection, poolOverheadLines, rpcSection } from './report-hako.js';
 import { cell, fmtMs, mib, missing, times } from './report-format.js';
+import { networkSections } from './report-network.js';
 import { ratio } from './stats.js';
 import type { Latency, Measured } from './types.js';
 import { formatSources, sourceMismatch } from './vm-source.js';
@@ -126,6 +127,7 @@ export function renderMarkdown(r: Results): string {
   if (Object.keys(r.memory).length > 0) out.push(...memoryTable(r));
   out.push(...rpcSection(r));
   if (Object.keys(r.io).length > 0) out.push(...ioTable(r));
+  out.push(...networkSections(r));
   if (Object.keys(r.density).length > 0) out.push(...densityTable(r));
   out.push(...mismatches(r));
   if (r.skipped.length > 0) out.push(`Suites not run (--only): ${r.skipped.join(', ')}.`, '');

@@ -30,3 +30,10 @@ export function ratio(a: number | undefined, b: number | undefined): number | un
   if (a === undefined || b === undefined || b === 0) return undefined;
   return round(a / b, 2);
 }
+
+/** percentile returns the nearest-rank p-th percentile (0 < p ≤ 100) of samples (which must not be empty). */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) throw new Error('percentile: no samples');
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}

@@ -121,3 +121,39 @@ export interface BootPath {
   vmSources: VmSources;
   source: string;
 }
+
+/** Network is TCP between the host and one container on ctr's CNI bridge, timed on the host side. */
+export interface Network {
+  /** address is the container's IPv4 address; the host talks to it over the bridge, no NAT. */
+  address: string;
+  /** addressWaitMs is how long after the task ran its eth0 address took to show (at least one `ctr task exec`). */
+  addressWaitMs: number;
+  /** streamMiB is the size of one stream in one repetition. */
+  streamMiB: number;
+  /** toHostMiBps (container → host) and fromHostMiBps (host → container) are keyed by concurrent streams ("1", "2"): aggregate MiB/s. */
+  toHostMiBps: Record<string, Summary>;
+  fromHostMiBps: Record<string, Summary>;
+  /** echoBytes is the size of one echo message. */
+  echoBytes: number;
+  /** rttMs are sequential echo round trips on one connection (after warm-up); rttP90Ms is their 90th percentile. */
+  rttMs: Summary;
+  rttP90Ms: number;
+  /** connectMs is the TCP handshake of fresh connections; firstEchoMs adds the first echo (in the exec form the server forks and execs cat per connection). */
+  connectMs: Summary;
+  firstEchoMs: Summary;
+  /** scripts is the form of the container's programs (bench/lib/net-scripts.ts): exec (dd on the socket) or copy (nc copies). */
+  scripts: 'exec' | 'copy';
+  vmSources?: VmSources;
+  notes: string[];
+}
+
+/** NetStart is one runtime's start latency with networking and without, runs interleaved. */
+export interface NetStart {
+  network: Latency;
+  none: Latency;
+  /** networkHow and noneHow are the two invocations. */
+  networkHow: string;
+  noneHow: string;
+  /** phases break the `hako run` starts down with hako's timing lines (network and none). */
+  phases?: { network: BootPhase[]; none: BootPhase[] };
+}

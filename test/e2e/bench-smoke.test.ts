@@ -21,6 +21,10 @@ import { parseFactoryInit } from '../../bench/lib/mode-session.js';
 import { countSources, sourceMismatch } from '../../bench/lib/vm-source.js';
 import { bootPath, CLONE_SPLIT_NOTE } from '../../bench/suites/hako-run.js';
 import { parseConfig } from '../../src/config/index.js';
+import { parseMasqRules } from '../../bench/lib/cni-leftovers.js';
+import { netScripts } from '../../bench/lib/net-scripts.js';
+import { mibPerSecond } from '../../bench/lib/tcp-probe.js';
+import { percentile } from '../../bench/lib/stats.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -95,6 +99,23 @@ test('bench helpers: hako modes, rows, the drop-in, VM sources, boot path per mo
   assert.equal(bootPath('pool', runs, {}).ok, false);
 });
 
+test('bench helpers: network suite (masquerade rules, rates, percentiles, container scripts)', () => {
+  const rules = parseMasqRules([
+    '-P POSTROUTING ACCEPT',
+    '-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ',
+    '-A POSTROUTING -s 10.213.0.15/32 -m comment --comment "name: \\"hako\\" id: \\"default-hb-runc-net-1\\"" -j CNI-04401b6ed782235590412aa3',
+    '-A POSTROUTING -s 10.99.0.2/32 -m comment --comment "name: \\"other\\" id: \\"default-hb-x\\"" -j CNI-0123456789abcdef01234567',
+  ].join('\n'), 'hako');
+  assert.deepEqual(rules, [{ source: '10.213.0.15/32', comment: 'name: "hako" id: "default-hb-runc-net-1"', cniId: 'default-hb-runc-net-1', chain: 'CNI-04401b6ed782235590412aa3' }]);
+  // Two streams side by side: all bytes over the first to the last byte of either.
+  assert.equal(mibPerSecond([{ bytes: 1048576, firstMs: 0, lastMs: 1000 }, { bytes: 1048576, firstMs: 500, lastMs: 2000 }]), 1);
+  assert.equal(percentile([5, 1, 4, 2, 3, 6, 7, 8, 9, 10], 90), 9);
+  assert.equal(percentile([3], 90), 3);
+  assert.equal(netScripts('runc').form, 'exec');
+  assert.equal(netScripts('runsc').form, 'copy');
+  assert.match(netScripts('hako').sender(5101, 16), /^exec nc -l -p 5101 -e dd if=\/dev\/zero bs=65536 count=16/);
+});
+
 test('bench --smoke runs every suite, hako in every mode, and writes JSON, markdown and SVG', { timeout: 20 * 60_000 }, () => {
   assert.equal(process.getuid?.(), 0, 'the benchmark needs root (containerd, mounts, QEMU)');
   const out = mkdtempSync(join(tmpdir(), 'hako-bench-smoke-'));
@@ -148,6 +169,16 @@ test('bench --smoke runs every suite, hako in every mode, and writes JSON, markd
     present('io/runsc', results.io.runsc);
     present('io/hako-template', results.io['hako-template']);
     present('density/hako-template', results.density['hako-template']);
+    // The network suite: runc measured both ways and with networking on and off; hako (template in a smoke run) present.
+    const net = results.network.runc;
+    assert.ok(net?.ok && net.toHostMiBps['1']!.median > 0 && net.fromHostMiBps['1']!.median > 0 && net.rttMs.n > 0, `runc network: ${net && !net.ok ? net.notMeasured : 'incomplete'}`);
+    assert.ok(results.netStart.runc?.ok, 'runc start with networking not measured');
+    present('network/runsc', results.network.runsc);
+    for (const mode of HAKO_MODES) {
+      present(`network/${hakoRow(mode)}`, results.network[hakoRow(mode)]);
+      present(`netStart/${hakoRow(mode)}`, results.netStart[hakoRow(mode)]);
+      present(`netStart/${hakoRunRow(mode)}`, results.netStart[hakoRunRow(mode)]);
+    }
     const pool = results.memory['hako-pool'];
     if (pool?.ok) assert.ok(pool.poolOverhead !== undefined && pool.poolOverhead.pssKiB > 0, 'the pool row reports the pool daemon apart');
     const md = readFileSync(join(out, base.replace(/\.json$/, '.md')), 'utf8');
@@ -156,6 +187,8 @@ test('bench --smoke runs every suite, hako in every mode, and writes JSON, markd
     assert.match(md, /### Memory per idle container/);
     assert.match(md, /### hako modes/);
     assert.match(md, /### Agent RPC round trip/);
+    assert.match(md, /### Network: TCP throughput over the CNI bridge/);
+    assert.match(md, /### Start latency with networking on and off/);
     const svg = readFileSync(join(out, base.replace(/\.json$/, '.svg')), 'utf8');
     assert.match(svg, /^<\?xml[^]*<svg [^]*<\/svg>\s*$/);
     // No mode outlives the run: no drop-in, no pool daemon, no rpc sandbox.
@@ -165,6 +198,9 @@ test('bench --smoke runs every suite, hako in every mode, and writes JSON, markd
       if (s.pool !== undefined) assert.equal(existsSync(`/proc/${s.pool.daemonPid}/cmdline`) && readFileSync(`/proc/${s.pool.daemonPid}/cmdline`, 'utf8').includes('serve'), false, `pool daemon ${s.pool.daemonPid} still runs`);
     }
     assert.deepEqual((existsSync('/run/hako/sandboxes') ? readdirSync('/run/hako/sandboxes') : []).filter((id) => id.startsWith('hb-')), [], 'benchmark sandboxes left behind');
+    // ctr's CNI DEL leaves the bridge plugin's masquerade rule: the harness removes those of its containers.
+    const nat = spawnSync('iptables', ['-t', 'nat', '-S', 'POSTROUTING'], { encoding: 'utf8' });
+    assert.deepEqual(parseMasqRules(nat.stdout ?? '', 'hako').filter((m) => m.cniId.startsWith('default-hb-')), [], 'masquerade rules of benchmark containers left behind');
     // The run must leave no benchmark containers behind.
     const left = spawnSync('ctr', ['container', 'ls', '-q'], { encoding: 'utf8' });
     assert.equal(left.stdout.split('\n').filter((id) => id.startsWith('hb-')).join(' '), '');
