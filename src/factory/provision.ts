@@ -40,8 +40,8 @@ export interface ProvisionOptions {
   mark: (name: ProvisionMark, fields?: Record<string, string | number>) => void;
   /** warmUp describes the throw-away container of a template build (called only when one is built). */
   warmUp: () => Promise<WarmUpInputs>;
-  /** coldNics are plugged at boot when the VM boots cold; a template or pool VM gets them by hot-plug. */
-  coldNics?: NetTapDevice[];
+  /** coldNics gives the NICs to plug at boot when the VM boots cold; a template or pool VM gets them by hot-plug. */
+  coldNics?: () => Promise<NetTapDevice[]>;
 }
 
 /** ProvisionedVm is a running VM with its agent answering and its share made. */
@@ -110,7 +110,7 @@ async function bootCold(opts: ProvisionOptions, log: Logger): Promise<Provisione
   const { recipe } = opts;
   const share = await makeVmDir(opts.vmDir, log);
   const hv = new QemuHypervisor({ binary: recipe.config.hypervisor.path, log });
-  const desc = sandboxVmDescription(opts.id, recipe, opts.vmDir, { nics: opts.coldNics });
+  const desc = sandboxVmDescription(opts.id, recipe, opts.vmDir, { nics: opts.coldNics ? await opts.coldNics() : [] });
   opts.mark('qemu-spawn');
   const deadline = Date.now() + opts.bootTimeoutMs;
   let vm: Vm | undefined;

@@ -10,6 +10,9 @@ import { execTool } from '../storage/exec.js';
 import { NIC_SLOTS } from '../factory/index.js';
 import { packageRoot } from '../image/index.js';
 import { writeNetworkRecord, type NetworkEndpointRecord, type NetworkRecord } from './network-record.js';
+import { attachHakoNetwork } from './pod-cni.js';
+import type { SandboxCreateOptions } from './sandbox-options.js';
+import type { HakoConfig } from '../config/index.js';
 
 /** netnsHelperPath is hako-netns, built by `npm run build` into dist/bin. */
 export function netnsHelperPath(): string {
@@ -105,14 +108,6 @@ export class SandboxNetwork {
   async attach(vm: Vm, guest: GuestNetwork, o: { coldPlugged: NetTapDevice[]; watch: boolean; signal?: AbortSignal }): Promise<void> {
     this.vm = vm;
     this.guest = guest;
-    const view = this.lastView ?? (await inspectNetns(this.holder.path, { signal: o.signal }));
-    const eps = endpointsOf(view.links);
-    for (const [i, nic] of o.coldPlugged.entries()) {
-      const link = eps.find((l) => l.mac === nic.mac);
-      if (!link) throw errorf(Code.FAILED_PRECONDITION, `interface with MAC ${nic.mac} left the pod namespace during boot`);
-      await this.join(link, nic.ifname, i, false, o.signal);
-    }
-    await this.reconcile(view, o.signal);
     if (o.watch) {
       this.watching = true;
       this.holder.onChange(() => {
@@ -120,6 +115,19 @@ export class SandboxNetwork {
         this.schedule();
       });
     }
+    // On the sync chain, so close() and later syncs wait for it.
+    const run = this.syncing.then(async () => {
+      const view = this.lastView ?? (await inspectNetns(this.holder.path, { signal: o.signal }));
+      const eps = endpointsOf(view.links);
+      for (const [i, nic] of o.coldPlugged.entries()) {
+        const link = eps.find((l) => l.mac === nic.mac);
+        if (!link) throw errorf(Code.FAILED_PRECONDITION, `interface with MAC ${nic.mac} left the pod namespace during boot`);
+        await this.join(link, nic.ifname, i, false, o.signal);
+      }
+      await this.reconcile(view, o.signal);
+    });
+    this.syncing = run.catch(() => {});
+    await run;
   }
 
   /**
@@ -160,10 +168,10 @@ export class SandboxNetwork {
     throw errorf(Code.RESOURCE_EXHAUSTED, `the pod has more than ${NIC_SLOTS} interfaces; hako plugs at most ${NIC_SLOTS}`);
   }
 
-  /** podAddresses are the IPv4 addresses of the mirrored interfaces, as last seen. */
+  /** podAddresses are the IPv4 addresses of the pod's interfaces, as last seen. */
   podAddresses(): string[] {
-    const links = this.lastView?.links ?? [];
-    return links.filter((l) => this.attached.has(l.index)).flatMap((l) => l.addresses.filter((a) => a.family === 4).map((a) => a.address));
+    const links = this.lastView ? endpointsOf(this.lastView.links) : [];
+    return links.flatMap((l) => l.addresses.filter((a) => a.family === 4).map((a) => a.address));
   }
 
   private async reconcile(view: NetnsView, signal?: AbortSignal): Promise<void> {
@@ -284,4 +292,39 @@ async function gatewayNeighbors(routes: readonly NetRoute[], signal?: AbortSigna
     if (owner && !out.some((n) => n.ipAddress === r.gateway && n.device === r.device)) out.push({ ipAddress: r.gateway, device: r.device, llAddress: owner.mac });
   }
   return out;
+}
+
+/** PreparedPodNetwork is a sandbox's pod network before the VM joins it. */
+export interface PreparedPodNetwork {
+  net: SandboxNetwork;
+  network: { netns: NetnsTarget; watch?: boolean };
+  /** coldNics are the NICs a cold boot plugs from the start (a joined namespace's interfaces). */
+  coldNics: NetTapDevice[];
+}
+
+/**
+ * preparePodNetwork readies what opts ask for: hako run's own CNI network (a namespace, CNI
+ * ADD), or a namespace given or new; then the holder, and the interfaces of a joined namespace,
+ * checked. Undefined without a network. What it made is in network.json when it fails.
+ */
+export async function preparePodNetwork(o: Pick<SandboxCreateOptions, 'network' | 'cni' | 'signal'> & { id: string; config: HakoConfig; dir: string; log: Logger; mark: (m: 'cni-added' | 'network-ready', f?: Record<string, number>) => void }): Promise<PreparedPodNetwork | undefined> {
+  let network = o.network;
+  let extra: Partial<NetworkRecord> | undefined;
+  if (o.cni) {
+    const a = await attachHakoNetwork({ config: o.config, sandboxId: o.id, dir: o.dir, ports: o.cni.ports, log: o.log, signal: o.signal });
+    network = { netns: { kind: 'join', path: a.netnsPath } };
+    extra = { cni: a.record, createdNetns: a.netnsPath };
+    o.mark('cni-added');
+  }
+  if (!network) return undefined;
+  const net = await SandboxNetwork.open({ helper: netnsHelperPath(), sandboxId: o.id, target: network.netns, log: o.log, signal: o.signal, dir: o.dir, extra });
+  try {
+    // A namespace made by someone else is complete now: check it, and plug it at boot if cold.
+    const coldNics = network.netns.kind === 'join' ? await net.coldNics(o.signal) : [];
+    o.mark('network-ready', { interfaces: coldNics.length });
+    return { net, network, coldNics };
+  } catch (err) {
+    await net.close().catch(() => {});
+    throw err;
+  }
 }

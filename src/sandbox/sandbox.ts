@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { Code, HakoError, errorf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { HakoConfig } from '../config/index.js';
-import type { NetTapDevice, Vm } from '../hypervisor/index.js';
+import type { Vm } from '../hypervisor/index.js';
 import { ensureAssets } from '../image/index.js';
 import { mountContainerRootfs, validId, type ContainerRootfs, type Share } from '../storage/index.js';
 import type { AgentClient, GuestDetailsInfo } from '../agent-client/index.js';
@@ -14,9 +14,8 @@ import { sandboxRecipe } from './recipe.js';
 import { cleanupSandbox } from './cleanup.js';
 import { Container } from './container.js';
 import type { CreateContainerOptions, SandboxCreateOptions } from './sandbox-options.js';
-import { netnsHelperPath, SandboxNetwork } from './network.js';
-import type { NetworkRecord } from './network-record.js';
-import { attachHakoNetwork } from './pod-cni.js';
+import { preparePodNetwork, type SandboxNetwork } from './network.js';
+import { cleanupNetwork } from './network-cleanup.js';
 import { sandboxPaths, sandboxesDir, validSandboxId, type SandboxPaths } from './paths.js';
 import type { OciSpec } from './spec.js';
 import { shareSpec } from './container-spec.js';
@@ -65,7 +64,12 @@ export class Sandbox {
     vmSource: VmSource,
     private readonly net: SandboxNetwork | undefined,
     private readonly etcPaths: Awaited<ReturnType<typeof writeEtcFiles>>,
+    /** networkReady settles when the pod network is joined; a container start waits for it. */
+    private readonly networkReady: Promise<void>,
   ) {
+    networkReady.catch((err: unknown) => {
+      if (!this.stopping) this.fail(HakoError.wrap(err, `sandbox ${state.id}: joining the pod network`));
+    });
     this.vmSource = vmSource;
     this.id = state.id;
     this.paths = sandboxPaths(config.runtime.stateDir, state.id);
@@ -138,31 +142,25 @@ export class Sandbox {
     };
     let prov: ProvisionedVm | undefined;
     let net: SandboxNetwork | undefined;
+    let attached: Promise<void> | undefined;
+    let preparedNet: ReturnType<typeof preparePodNetwork> | undefined;
     try {
       await writeState(paths.state, state);
-      let coldNics: NetTapDevice[] = [];
-      let network = opts.network;
-      let extra: Partial<NetworkRecord> | undefined;
-      if (opts.cni) {
-        const attached = await attachHakoNetwork({ config, sandboxId: id, dir: paths.dir, ports: opts.cni.ports, log, signal: opts.signal });
-        network = { netns: { kind: 'join', path: attached.netnsPath } };
-        extra = { cni: attached.record, createdNetns: attached.netnsPath };
-        timings.mark('cni-added');
-      }
-      if (network) {
-        net = await SandboxNetwork.open({ helper: netnsHelperPath(), sandboxId: id, target: network.netns, log, signal: opts.signal, dir: paths.dir, extra });
-        state.hostPid = net.hostPid;
-        // A namespace made by someone else is complete now: check it and plug it at boot if cold.
-        if (network.netns.kind === 'join') coldNics = await net.coldNics(opts.signal);
-        timings.mark('network-ready', { interfaces: coldNics.length });
-      }
+      // The pod network is prepared while the VM comes up (a clone needs it only after).
+      const prepared = (preparedNet = preparePodNetwork({ ...opts, id, config, dir: paths.dir, log, mark: (m, f) => timings.mark(m, f) }));
+      prepared.catch(() => {}); // awaited below
       const recipe = await sandboxRecipe(config, assets, opts, log);
       prov = await provisionVm({
         id, recipe, vmDir: paths.vm, log, signal: opts.signal, bootTimeoutMs: config.agent.bootTimeoutMs,
         mark: (name, fields) => timings.mark(name, fields),
         warmUp: () => warmUpInputs(config, assets, log, opts.signal),
-        coldNics,
+        coldNics: async () => (await prepared)?.coldNics ?? [],
       });
+      const pod = await prepared;
+      net = pod?.net;
+      const coldNics = pod?.coldNics ?? [];
+      const network = pod?.network;
+      state.hostPid = net?.hostPid;
       state.qemuPid = prov.vm.pid;
       state.annotations['hako.vm-source'] = prov.source;
       await writeState(paths.state, state);
@@ -170,14 +168,15 @@ export class Sandbox {
       const readyMs = timings.now();
       // A restored guest still has the template's entropy and clock: both are replaced, and the
       // sandbox gets its identity, before any container runs.
-      // The pod network is plugged meanwhile: the NIC probe in the guest overlaps the rest.
+      // The pod network is plugged meanwhile, and until the first container starts: the NIC
+      // probe in the guest overlaps the rest of the start and the container's create.
       const hostname = opts.hostname ?? hostnameOf(id);
-      const attached = net?.attach(prov.vm, a, { coldPlugged: prov.source === 'cold' ? coldNics : [], watch: network?.watch === true, signal: opts.signal })
-        .then(() => timings.mark('network-attached'));
+      attached = net?.attach(prov.vm, a, { coldPlugged: prov.source === 'cold' ? coldNics : [], watch: network?.watch === true, signal: opts.signal })
+        .then(() => void timings.mark('network-attached'));
+      attached?.catch(() => {}); // the Sandbox fails on it, or the catch below cleans up
       const [d] = await Promise.all([
         a.getGuestDetails({ signal: opts.signal }),
         personalizeGuest(a, { sandboxId: id, hostname, restored: prov.restored }, opts.signal),
-        attached,
       ]);
       timings.markAt('agent-ready', readyMs, {
         vmSource: prov.source,
@@ -189,7 +188,7 @@ export class Sandbox {
       const etc = await writeEtcFiles(paths.dir, { ...opts.etc, hostname }, net?.podAddresses() ?? []);
       state.status = 'ready';
       await writeState(paths.state, state);
-      const sb = new Sandbox(config, log, prov.vm, a, d, prov.share, state, timings, prov.source, net, etc);
+      const sb = new Sandbox(config, log, prov.vm, a, d, prov.share, state, timings, prov.source, net, etc, attached ?? Promise.resolve());
       timings.mark('sandbox-ready');
       return sb;
     } catch (err) {
@@ -197,6 +196,8 @@ export class Sandbox {
       const e = opts.signal?.aborted ? errorf(Code.CANCELLED, 'cancelled', err) : HakoError.from(err);
       log[e.code === Code.CANCELLED ? 'info' : 'warn']('sandbox start failed, cleaning up', { err: e });
       if (prov) await prov.vm.stop({ signal: AbortSignal.abort() }).catch(() => {});
+      await attached?.catch(() => {});
+      net ??= await preparedNet?.then((p) => p?.net, () => undefined);
       await net?.close().catch((cerr: unknown) => log.error('removing the pod network after a failed start', { err: cerr }));
       await cleanupSandbox(id, { stateDir: config.runtime.stateDir, log }).catch((cerr: unknown) =>
         log.error('cleanup after a failed start failed', { err: cerr }),
@@ -337,6 +338,7 @@ export class Sandbox {
         await this.persist();
       },
       beforeStart: async () => {
+        await this.networkReady;
         await this.net?.catchUp();
       },
     };
@@ -388,8 +390,14 @@ export class Sandbox {
     // 9p writes are already on the host (no guest cache). Quit QEMU, then clean the host side.
     for (const c of this.containers()) c.release(this.failed ?? stopped);
     this.agent.close();
+    // The pod network comes down while QEMU quits: neither waits for the other.
+    const network = this.net
+      ? this.net.close().then(() => cleanupNetwork(this.dir, this.log)).then((problems) => {
+        if (problems.length > 0) this.log.warn('removing the pod network', { problems });
+      }).catch((err: unknown) => this.log.warn('removing the pod network', { err }))
+      : Promise.resolve();
     await this.vm.stop({ signal, timeoutMs: CLEANUP_QUIT_MS }).catch((err: unknown) => this.log.warn('stopping qemu', { err }));
-    await this.net?.close().catch((err: unknown) => this.log.warn('removing the pod network', { err }));
+    await network;
     await this.saving;
     this.state.status = 'stopped';
     this.containersById.clear();
