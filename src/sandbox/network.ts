@@ -237,6 +237,8 @@ export class SandboxNetwork {
       await guest.updateInterface(want, { signal });
       this.log.debug('guest interface configured', { link: link.name, ms: Math.round(performance.now() - t0) });
       a.pushed = key;
+      // A rename takes the link down, which drops its routes and neighbours: send them again.
+      this.pushedRoutes = '';
     }
     const routes = guestRoutes(view.routes, names);
     const key = JSON.stringify(routes);
